@@ -1,0 +1,3 @@
+from scratchdl.cli.main import main
+
+raise SystemExit(main())
