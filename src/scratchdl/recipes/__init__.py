@@ -1,0 +1,92 @@
+"""Recipes: small TOML files in this folder, discoverable by name (the file's stem).
+
+`scratchdl run NAME` finds `NAME.toml` here; a path to any .toml file works too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any
+
+from scratchdl.config import Config, apply_overrides, deep_merge, load_toml
+from scratchdl.errors import UserError
+from scratchdl.recipes.defaults import DEFAULTS
+
+RECIPE_DIR = Path(__file__).parent
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
+
+
+def recipe_path(name: str) -> Path:
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"recipe file not found: {name}")
+        return path
+    path = RECIPE_DIR / f"{name}.toml"
+    if not path.is_file():
+        close = difflib.get_close_matches(name, list_recipes(), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UserError(f"unknown recipe {name!r}{hint} (run `scratchdl list` to see all)")
+    return path
+
+
+def resolve(raw: Config, name: str) -> Config:
+    """Defaults <- recipe, with the model's own options filled in, keys checked."""
+    from scratchdl.models import model_options  # lazy: keeps `scratchdl list` fast
+
+    unknown = sorted(set(raw) - set(DEFAULTS) - {"recipe"})
+    for table, value in raw.items():
+        if isinstance(value, dict) and table in DEFAULTS and table != "model":
+            unknown += [f"{table}.{k}" for k in sorted(set(value) - set(DEFAULTS[table]))]
+    if unknown:
+        raise UserError(f"recipe {name}: unknown keys {', '.join(unknown)}")
+    cfg = deep_merge(DEFAULTS, raw)
+    cfg["recipe"] = name
+    model = cfg["model"]
+    cfg["model"] = {"name": model["name"], **model_options(model["name"]), **model}
+    return cfg
+
+
+def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
+    """Resolved config for recipe `name` with `--set` overrides applied."""
+    from scratchdl.models import model_options
+
+    path = recipe_path(name)
+    raw = load_toml(path)
+    overrides = overrides or []
+    # model.name decides which model.* keys exist, so switch the model before resolving;
+    # recipe options the new model does not have are dropped.
+    new_model = [
+        i.split("=", 1)[1].strip() for i in overrides if i.split("=")[0].strip() == "model.name"
+    ]
+    if new_model and new_model[-1] != raw.get("model", {}).get("name"):
+        allowed = model_options(new_model[-1])
+        old = raw.get("model", {})
+        raw = {
+            **raw,
+            "model": {"name": new_model[-1], **{k: v for k, v in old.items() if k in allowed}},
+        }
+    return apply_overrides(resolve(raw, path.stem), overrides)
+
+
+def headline(cfg: Config) -> tuple[str, float]:
+    target = cfg["target"]
+    return target["metric"], target["value"]
+
+
+def describe(cfg: Config) -> dict[str, Any]:
+    metric, value = headline(cfg)
+    return {
+        "recipe": cfg["recipe"],
+        "dataset": cfg["data"]["dataset"],
+        "model": cfg["model"]["name"],
+        "metric": metric,
+        "target": None if math.isnan(value) else value,
+        "source": cfg["target"]["source"],
+        "description": cfg["description"],
+    }

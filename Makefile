@@ -1,0 +1,44 @@
+# Two commands do all set-up: `make demo` and `make test` (fresh Debian/Ubuntu machine).
+# Each creates .venv, installs scratchdl with pinned CI versions, fetches data, runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FMNIST_SYSTEM := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+DEMO_RECIPE ?= lenet-fmnist
+DEMO_EPOCHS ?= 3
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast lint data bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist. As root install it system-wide;
+# otherwise `scratchdl data fetch` unpacks the .deb into the user's cache.
+data: $(STAMP)
+	@if [ ! -f $(FMNIST_SYSTEM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+	$(BIN)/scratchdl data fetch fashion-mnist
+
+demo: data
+	$(BIN)/scratchdl run $(DEMO_RECIPE) --epochs $(DEMO_EPOCHS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+test: data lint
+	SCRATCHDL_RUNS=$$(mktemp -d) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: data
+	$(BIN)/python benchmarks/bench_loader.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

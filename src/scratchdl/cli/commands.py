@@ -1,0 +1,103 @@
+"""The subcommands behind `scratchdl list | run | report | data`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from scratchdl.cli.table import render
+from scratchdl.errors import UserError
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from scratchdl.recipes import describe, list_recipes, load_recipe
+    from scratchdl.store import RunStore
+
+    store = RunStore()
+    rows = []
+    for name in list_recipes():
+        row = describe(load_recipe(name))
+        best = store.best(name)
+        row["best"] = best["headline_value"] if best else None
+        rows.append(row)
+    print(render(rows, ["recipe", "dataset", "model", "metric", "target", "best"]))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scratchdl.recipes import load_recipe
+    from scratchdl.train.run import load_run_config, run_recipe
+
+    if args.resume:
+        if args.set or args.seed is not None:
+            raise UserError(
+                "--resume continues a run as it was: drop --set/--seed (only --epochs may grow)"
+            )
+        cfg, meta = load_run_config(args.resume)
+        if args.recipe and args.recipe != meta["recipe"]:
+            raise UserError(f"{args.resume} is a run of {meta['recipe']}, not {args.recipe}")
+    elif not args.recipe:
+        raise UserError("scratchdl run needs a RECIPE (see `scratchdl list`) or --resume RUN_DIR")
+    else:
+        overrides = list(args.set or [])
+        if args.seed is not None:
+            overrides.append(f"train.seed={args.seed}")
+        cfg = load_recipe(args.recipe, overrides)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+        cfg["train"]["epochs"] = args.epochs
+    summary = run_recipe(cfg, out=args.out, resume=args.resume, quiet=args.quiet or args.json)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "final"}))
+    else:
+        target = summary["target"]
+        versus = f" (published {target})" if target is not None else ""
+        print(
+            f"{summary['recipe']}: {summary['metric']} {summary['value']:.4f}{versus} "
+            f"in {summary['wall_seconds']:.0f}s, {summary['examples_per_s']:.0f} examples/s; "
+            f"run dir {summary['run_dir']}"
+        )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scratchdl.store import RunStore
+
+    rows = RunStore().runs(recipe=args.recipe)[: args.limit]
+    for row in rows:
+        row["epochs"] = row["config"].get("train", {}).get("epochs")
+        row["metric"] = row["headline_metric"]
+        row["value"] = row["headline_value"]
+    if not rows:
+        print("no runs recorded yet: train one with `scratchdl run RECIPE`")
+        return 0
+    print(
+        render(rows, ["id", "recipe", "status", "seed", "epochs", "metric", "value", "started_at"])
+    )
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from scratchdl.data import list_datasets
+
+    rows = []
+    for d in list_datasets():
+        size = d.get("size_bytes")
+        rows.append(
+            {
+                "name": d["name"],
+                "present": "yes" if d["present"] else "no",
+                "size": f"{size / 1e6:.1f} MB" if size else "-",
+                "sources": "; ".join(d["sources"]),
+            }
+        )
+    print(render(rows, ["name", "present", "size", "sources"]))
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from scratchdl.data import get_dataset
+
+    print(get_dataset(args.name).fetch())
+    return 0

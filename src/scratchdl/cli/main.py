@@ -1,0 +1,69 @@
+"""`scratchdl` command line. Bad input ends with one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scratchdl.cli import commands
+from scratchdl.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="scratchdl", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="recipes with dataset, published target and best result")
+    s.set_defaults(func=commands.cmd_list)
+
+    s = sub.add_parser("run", help="train and evaluate a recipe")
+    s.add_argument("recipe", nargs="?", help="recipe name (see `scratchdl list`) or a .toml path")
+    s.add_argument("--epochs", type=int, help="override train.epochs (with --resume: extend)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key")
+    s.add_argument("--seed", type=int, help="shorthand for --set train.seed=S")
+    s.add_argument("--out", help="run directory (default: $SCRATCHDL_RUNS/<run id>)")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or finished run")
+    s.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
+    s.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    s.set_defaults(func=commands.cmd_run)
+
+    s = sub.add_parser("report", help="stored runs as a table")
+    s.add_argument("--recipe", help="only runs of this recipe")
+    s.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
+    s.set_defaults(func=commands.cmd_report)
+
+    data = sub.add_parser("data", help="datasets: list or fetch")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    s = dsub.add_parser("list", help="datasets, their sources, whether present, size")
+    s.set_defaults(func=commands.cmd_data_list)
+    s = dsub.add_parser("fetch", help="obtain and verify a dataset")
+    s.add_argument("name")
+    s.set_defaults(func=commands.cmd_data_fetch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"scratchdl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "scratchdl: interrupted (continue with `scratchdl run --resume RUN_DIR`)",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

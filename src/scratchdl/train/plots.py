@@ -1,0 +1,36 @@
+"""curves.png for a run directory: loss and accuracy per epoch (matplotlib Agg, no notebook)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+
+def plot_curves(history: list[dict[str, float]], path: str | Path, title: str) -> None:
+    """Left: loss per split; right: every other per-split metric (accuracy etc.)."""
+    if not history:
+        return
+    epochs = [row["epoch"] for row in history]
+    keys = [k for k in history[0] if "_" in k and k.split("_", 1)[0] in ("train", "val", "test")]
+    losses = [k for k in keys if k.endswith("_loss")]
+    others = [k for k in keys if not k.endswith("_loss")]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    for ax, names, ylabel in ((axes[0], losses, "loss"), (axes[1], others, "metric")):
+        for k in names:
+            ax.plot(
+                epochs, [row.get(k, float("nan")) for row in history], marker="o", ms=3, label=k
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if names:
+            ax.legend(frameon=False, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,189 @@
+"""Run a resolved recipe: make the run directory, record it in the store, call its task.
+
+The run directory holds config.toml (fully resolved), meta.json (run id), metrics.jsonl
+(one line per epoch), checkpoint.pt and curves.png. The store row goes from 'running' to
+'completed', 'failed' (an exception) or 'interrupted' (Ctrl-C, SIGTERM; a SIGKILL is
+noticed later by the store's stale-run reaper).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scratchdl.config import Config, dumps_toml, load_toml
+from scratchdl.errors import UserError
+from scratchdl.store import RunStore, runs_root
+from scratchdl.train import distributed as dist
+from scratchdl.train.plots import plot_curves
+from scratchdl.train.tasks import get_task
+
+# Test hook: SIGKILL this process right after epoch N is checkpointed and logged, so the
+# resume tests exercise a real, unannounced kill at a known point.
+KILL_AFTER_EPOCH_ENV = "SCRATCHDL_KILL_AFTER_EPOCH"
+
+
+@dataclass
+class RunContext:
+    cfg: Config
+    run_id: str
+    run_dir: Path
+    store: RunStore
+    quiet: bool = False
+    resuming: bool = False
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.jsonl"
+
+    def log_epoch(self, epoch: int, row: dict[str, float]) -> None:
+        """Append the epoch to metrics.jsonl and the store, print a line, redraw curves."""
+        if not dist.is_main_process():
+            return
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.store.log_epoch(self.run_id, epoch, row)
+        if not self.quiet:
+            shown = {k: v for k, v in row.items() if k.endswith(("loss", "accuracy"))}
+            print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+        plot_curves(self._history(), self.run_dir / "curves.png", self.cfg["recipe"])
+        if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def replace_history(self, history: list[dict[str, float]]) -> None:
+        """On resume the checkpoint is the truth: drop epochs logged after it was written."""
+        tmp = self.metrics_path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
+        tmp.replace(self.metrics_path)
+        for row in history:
+            self.store.log_epoch(self.run_id, int(row["epoch"]), row)
+
+    def _history(self) -> list[dict[str, float]]:
+        lines = self.metrics_path.read_text().splitlines() if self.metrics_path.exists() else []
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (e.g. from a job scheduler) ends the run like Ctrl-C: marked 'interrupted'."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _new_run_dir(cfg: Config, out: str | Path | None, run_id: str) -> Path:
+    run_dir = Path(out) if out else runs_root() / run_id
+    if (run_dir / "checkpoint.pt").exists() or (run_dir / "config.toml").exists():
+        raise UserError(
+            f"{run_dir} already holds a run: continue it with `scratchdl run --resume {run_dir}` "
+            "or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def load_run_config(run_dir: str | Path) -> tuple[Config, dict[str, Any]]:
+    """The resolved config and meta.json of an existing run directory."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file() or not (run_dir / "meta.json").is_file():
+        raise UserError(f"{run_dir} is not a scratchdl run directory (no config.toml/meta.json)")
+    return load_toml(run_dir / "config.toml"), json.loads((run_dir / "meta.json").read_text())
+
+
+def run_recipe(
+    cfg: Config,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    store: RunStore | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate `cfg` (a resolved recipe); return the summary --json prints."""
+    store = store or RunStore()
+    metric = cfg["target"]["metric"]
+    if resume is not None:
+        run_dir = Path(resume)
+        meta = json.loads((run_dir / "meta.json").read_text())
+        run_id = meta["run_id"]
+        if store.get_run(run_id) is None:  # e.g. a run copied from another machine
+            store.start_run(
+                recipe=cfg["recipe"],
+                config=cfg,
+                seed=cfg["train"]["seed"],
+                run_dir=str(run_dir),
+                headline_metric=metric,
+                run_id=run_id,
+            )
+        else:
+            store.resume_run(run_id)
+        (run_dir / "config.toml").write_text(dumps_toml(cfg))  # --epochs may have grown
+    else:
+        run_id = f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        run_dir = _new_run_dir(cfg, out, run_id)
+        store.start_run(
+            recipe=cfg["recipe"],
+            config=cfg,
+            seed=cfg["train"]["seed"],
+            run_dir=str(run_dir.resolve()),
+            headline_metric=metric,
+            run_id=run_id,
+        )
+        (run_dir / "config.toml").write_text(dumps_toml(cfg))
+        (run_dir / "meta.json").write_text(json.dumps({"run_id": run_id, "recipe": cfg["recipe"]}))
+
+    ctx = RunContext(cfg, run_id, run_dir, store, quiet=quiet, resuming=resume is not None)
+    task = get_task(cfg["task"])
+    start = time.perf_counter()
+    try:
+        with _sigterm_as_interrupt():
+            final = task(ctx)
+    except KeyboardInterrupt:
+        store.finish_run(run_id, "interrupted")
+        raise
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    if metric not in final:
+        store.finish_run(run_id, "failed")
+        raise UserError(
+            f"recipe {cfg['recipe']}: task produced no {metric!r} (has {sorted(final)})"
+        )
+    value = float(final[metric])
+    summary = {
+        "run_id": run_id,
+        "recipe": cfg["recipe"],
+        "epochs": cfg["train"]["epochs"],
+        "metric": metric,
+        "value": value,
+        metric: value,
+        "target": None if math.isnan(cfg["target"]["value"]) else cfg["target"]["value"],
+        "examples_per_s": round(float(final.get("examples_per_s", 0.0)), 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "run_dir": str(run_dir.resolve()),
+        "final": final,
+    }
+    store.finish_run(run_id, "completed", headline_value=value, summary=summary)
+    return summary
