@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg["train"]["epochs"] = args.epochs
     summary = run_recipe(cfg, out=args.out, resume=args.resume, quiet=args.quiet or args.json)
     if args.json:
-        print(json.dumps({k: v for k, v in summary.items() if k != "final"}))
+        print(json.dumps(summary))
     else:
         target = summary["target"]
         versus = f" (published {target})" if target is not None else ""
