@@ -70,7 +70,7 @@ def test_missing_and_foreign_checkpoints(tmp_path: Path) -> None:
 def test_failed_save_keeps_previous_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
     save_checkpoint({"model": {"v": torch.ones(2)}}, path)
-    with pytest.raises(pickle.PicklingError):
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # an unpicklable object
         save_checkpoint({"model": {"v": torch.ones(2)}, "bad": lambda: 0}, path)  # unpicklable
     assert torch.equal(load_checkpoint(path)["model"]["v"], torch.ones(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
