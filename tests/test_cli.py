@@ -108,3 +108,13 @@ def test_missing_data_names_fetch_command(tmp_path: Path) -> None:
     }
     msg = _one_line_error(run_cli("run", "mlp-fmnist", "--epochs", "1", env=env))
     assert "scratchdl data fetch fashion-mnist" in msg
+
+
+def test_config_toml_of_a_run_reruns_the_same_recipe(tiny_recipe: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    run_cli("run", str(tiny_recipe), "--out", str(first), "--epochs", "1", "--quiet", check=True)
+    proc = run_cli(
+        "run", str(first / "config.toml"), "--out", str(tmp_path / "again"), "--json", check=True
+    )
+    again = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert again["recipe"] == "tiny-digits" and again["epochs"] == 1

@@ -71,7 +71,9 @@ def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
             **raw,
             "model": {"name": new_model[-1], **{k: v for k, v in old.items() if k in allowed}},
         }
-    return apply_overrides(resolve(raw, path.stem), overrides)
+    # a run's config.toml names its recipe; a bundled or user recipe is named by its file
+    name = raw.get("recipe") if isinstance(raw.get("recipe"), str) else path.stem
+    return apply_overrides(resolve(raw, name), overrides)
 
 
 def headline(cfg: Config) -> tuple[str, float]:
