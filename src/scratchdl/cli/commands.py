@@ -89,10 +89,14 @@ def cmd_data_list(args: argparse.Namespace) -> int:
                 "name": d["name"],
                 "present": "yes" if d["present"] else "no",
                 "size": f"{size / 1e6:.1f} MB" if size else "-",
-                "sources": "; ".join(d["sources"]),
+                "description": d.get("description", ""),
             }
         )
-    print(render(rows, ["name", "present", "size", "sources"]))
+    print(render(rows, ["name", "present", "size", "description"]))
+    for d in list_datasets():
+        print(f"\n{d['name']} sources, in the order tried:")
+        for i, source in enumerate(d["sources"], 1):
+            print(f"  {i}. {source}")
     return 0
 
 
