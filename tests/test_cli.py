@@ -118,3 +118,25 @@ def test_config_toml_of_a_run_reruns_the_same_recipe(tiny_recipe: Path, tmp_path
     )
     again = json.loads(proc.stdout.strip().splitlines()[-1])
     assert again["recipe"] == "tiny-digits" and again["epochs"] == 1
+
+
+def test_diverging_run_fails_cleanly_and_is_marked_failed(
+    tiny_recipe: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "r"
+    proc = run_cli(
+        "run",
+        str(tiny_recipe),
+        "--out",
+        str(run_dir),
+        "--set",
+        "optimizer.lr=1e30",
+        "--set",
+        "optimizer.name=sgd",
+    )
+    assert "lower optimizer.lr" in _one_line_error(proc)
+    run_id = json.loads((run_dir / "meta.json").read_text())["run_id"]
+    assert "failed" in run_cli("report", check=True).stdout
+    from scratchdl.store import RunStore
+
+    assert RunStore().get_run(run_id)["status"] == "failed"

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from scratchdl.errors import UserError
 from scratchdl.train import distributed as dist
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.metrics import Metric, make_metrics
@@ -98,7 +99,7 @@ class Trainer:
                 logits = self.model(x)
                 loss = self.loss_fn(logits, y)
             if not torch.isfinite(loss):
-                raise FloatingPointError(
+                raise UserError(
                     f"loss became {loss.item()} at epoch {epoch}: lower optimizer.lr "
                     "or set train.grad_clip"
                 )
