@@ -1,0 +1,50 @@
+"""Two-layer net: affine - relu - affine - softmax."""
+
+import torch
+from torch import Tensor
+
+from scratchdl.scratch.layers import Affine, ReLU, softmax_loss
+from scratchdl.scratch.nets.base import ScratchNet
+
+
+class TwoLayerNet(ScratchNet):
+    """x (N, D) (or (N, ...) flattening to D) -> scores (N, num_classes).
+
+    params: W1 (D, H), b1 (H,), W2 (H, C), b2 (C,).
+    """
+
+    def __init__(
+        self,
+        input_dim: int = 3 * 32 * 32,
+        hidden_dim: int = 100,
+        num_classes: int = 10,
+        weight_scale: float | None = 1e-3,
+        reg: float = 0.0,
+        dtype: torch.dtype = torch.float32,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
+        super().__init__(num_classes, reg, dtype, device, seed)
+        self.input_dim = input_dim
+        self.params["W1"] = self.weight((input_dim, hidden_dim), input_dim, weight_scale)
+        self.params["b1"] = self.zeros(hidden_dim)
+        self.params["W2"] = self.weight((hidden_dim, num_classes), hidden_dim, weight_scale)
+        self.params["b2"] = self.zeros(num_classes)
+
+    def loss(self, x: Tensor, y: Tensor | None = None) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+        """Scores (N, C) when y is None, else (softmax loss + L2 penalty, grads)."""
+        x, y = self.check_inputs(x, y, (self.input_dim,), flatten=True)
+        p = self.params
+        hidden, affine1_cache = Affine.forward(x, p["W1"], p["b1"])
+        hidden, relu_cache = ReLU.forward(hidden)
+        scores, affine2_cache = Affine.forward(hidden, p["W2"], p["b2"])
+        if y is None:
+            return scores
+
+        loss, dscores = softmax_loss(scores, y)
+        grads: dict[str, Tensor] = {}
+        dhidden, grads["W2"], grads["b2"] = Affine.backward(dscores, affine2_cache)
+        dhidden = ReLU.backward(dhidden, relu_cache)
+        _, grads["W1"], grads["b1"] = Affine.backward(dhidden, affine1_cache)
+        loss = self.add_l2(loss, grads, ["W1", "W2"])
+        return loss, grads
