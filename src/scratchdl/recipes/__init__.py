@@ -36,26 +36,34 @@ def recipe_path(name: str) -> Path:
 
 
 def resolve(raw: Config, name: str) -> Config:
-    """Defaults <- recipe, with the model's own options filled in, keys checked."""
-    from scratchdl.models import model_options  # lazy: keeps `scratchdl list` fast
+    """Defaults (+ the task's own tables) <- recipe, model options filled in, keys checked."""
+    from scratchdl.train.tasks import get_task  # lazy: keeps `scratchdl list` fast
 
-    unknown = sorted(set(raw) - set(DEFAULTS) - {"recipe"})
+    task = get_task(raw.get("task", DEFAULTS["task"]))
+    defaults = deep_merge(DEFAULTS, task.defaults)
+    unknown = sorted(set(raw) - set(defaults) - {"recipe"})
     for table, value in raw.items():
-        if isinstance(value, dict) and table in DEFAULTS and table != "model":
-            unknown += [f"{table}.{k}" for k in sorted(set(value) - set(DEFAULTS[table]))]
+        if isinstance(value, dict) and table in defaults and table != "model":
+            unknown += [f"{table}.{k}" for k in sorted(set(value) - set(defaults[table]))]
     if unknown:
         raise UserError(f"recipe {name}: unknown keys {', '.join(unknown)}")
-    cfg = deep_merge(DEFAULTS, raw)
+    cfg = deep_merge(defaults, raw)
     cfg["recipe"] = name
     model = cfg["model"]
-    cfg["model"] = {"name": model["name"], **model_options(model["name"]), **model}
+    cfg["model"] = {"name": model["name"], **_model_options(cfg["task"], model["name"]), **model}
     return cfg
+
+
+def _model_options(task_name: str, model: str) -> dict[str, Any]:
+    from scratchdl.models import model_options
+    from scratchdl.train.tasks import get_task
+
+    task = get_task(task_name)
+    return (task.model_options or model_options)(model)
 
 
 def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
     """Resolved config for recipe `name` with `--set` overrides applied."""
-    from scratchdl.models import model_options
-
     path = recipe_path(name)
     raw = load_toml(path)
     overrides = overrides or []
@@ -65,7 +73,7 @@ def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
         i.split("=", 1)[1].strip() for i in overrides if i.split("=")[0].strip() == "model.name"
     ]
     if new_model and new_model[-1] != raw.get("model", {}).get("name"):
-        allowed = model_options(new_model[-1])
+        allowed = _model_options(raw.get("task", DEFAULTS["task"]), new_model[-1])
         old = raw.get("model", {})
         raw = {
             **raw,

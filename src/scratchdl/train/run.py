@@ -155,7 +155,7 @@ def run_recipe(
         (run_dir / "meta.json").write_text(json.dumps({"run_id": run_id, "recipe": cfg["recipe"]}))
 
     ctx = RunContext(cfg, run_id, run_dir, store, quiet=quiet, resuming=resume is not None)
-    task = get_task(cfg["task"])
+    task = get_task(cfg["task"]).run
     start = time.perf_counter()
     try:
         with _sigterm_as_interrupt():

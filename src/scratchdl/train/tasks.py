@@ -2,6 +2,8 @@
 
 A task gets a RunContext (resolved config, run directory, logging) and returns its final
 metrics. "classify" is the standard epoch loop; from-scratch recipes register their own.
+A task may bring extra config tables (`defaults`) and its own model registry
+(`model_options`: model name -> that model's options with defaults).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scratchdl.errors import UserError
@@ -16,15 +19,28 @@ from scratchdl.errors import UserError
 if TYPE_CHECKING:
     from scratchdl.train.run import RunContext
 
-Task = Callable[["RunContext"], dict[str, Any]]
-_TASKS: dict[str, Task] = {}
+TaskFn = Callable[["RunContext"], dict[str, Any]]
 # Modules that register tasks, imported on first lookup (keeps the CLI start fast).
-TASK_MODULES = ["scratchdl.train.classify"]
+TASK_MODULES = ["scratchdl.train.classify", "scratchdl.scratch.tasks"]
 
 
-def register_task(name: str) -> Callable[[Task], Task]:
-    def wrap(fn: Task) -> Task:
-        _TASKS[name] = fn
+@dataclass
+class Task:
+    run: TaskFn
+    defaults: dict[str, Any] = field(default_factory=dict)
+    model_options: Callable[[str], dict[str, Any]] | None = None
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(
+    name: str,
+    defaults: dict[str, Any] | None = None,
+    model_options: Callable[[str], dict[str, Any]] | None = None,
+) -> Callable[[TaskFn], TaskFn]:
+    def wrap(fn: TaskFn) -> TaskFn:
+        _TASKS[name] = Task(fn, defaults or {}, model_options)
         return fn
 
     return wrap

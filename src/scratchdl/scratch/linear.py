@@ -1,0 +1,269 @@
+"""Linear classifiers from scratch: multiclass SVM and softmax losses with hand-written gradients.
+
+Shapes: weights W (D, C), data X (N, D), integer labels y (N,), scores X @ W (N, C).
+Every loss returns (loss, dW): the mean data loss over the N examples plus the penalty.
+
+Bias: use the bias trick, `add_bias_column(X)` appends a column of ones so the last row of W is
+the bias (this is what `LinearClassifier(bias=True)` does). As in the course, the penalty then
+covers that row too.
+
+Penalty (elastic net; `reg` = strength, `l1_ratio` in [0, 1]):
+    reg * (l1_ratio * sum|W| + (1 - l1_ratio) * sum W^2)
+so l1_ratio=0 is the course's L2 term `reg * sum(W * W)`, l1_ratio=1 is pure L1. The L1 gradient
+uses sign(W) (subgradient 0 at W == 0).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scratchdl.errors import UserError
+
+# ----------------------------------------------------------------------------- checks and helpers
+
+
+def _check_inputs(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float, l1_ratio: float):
+    if W.ndim != 2 or X.ndim != 2:
+        raise UserError(
+            f"expected W of shape (D, C) and X of shape (N, D), got {tuple(W.shape)} and "
+            f"{tuple(X.shape)}; flatten images and use add_bias_column for the bias trick"
+        )
+    if X.shape[1] != W.shape[0]:
+        raise UserError(
+            f"X has {X.shape[1]} features but W expects D={W.shape[0]}; "
+            "did you forget (or double) add_bias_column?"
+        )
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise UserError(f"expected labels of shape ({X.shape[0]},), got {tuple(y.shape)}")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise UserError(f"expected integer class labels, got {y.dtype}")
+    if X.shape[0] == 0:
+        raise UserError("expected at least one example, got N=0")
+    if y.min() < 0 or y.max() >= W.shape[1]:
+        raise UserError(
+            f"labels must be in [0, C={W.shape[1]}), got range [{int(y.min())}, {int(y.max())}]"
+        )
+    if W.dtype != X.dtype or W.device != X.device:
+        raise UserError(
+            "W and X must share dtype and device, "
+            f"got {W.dtype}/{W.device} and {X.dtype}/{X.device}"
+        )
+    if reg < 0:
+        raise UserError(f"reg must be >= 0, got {reg}")
+    if not 0.0 <= l1_ratio <= 1.0:
+        raise UserError(f"l1_ratio must be in [0, 1], got {l1_ratio}")
+
+
+def add_bias_column(X: torch.Tensor) -> torch.Tensor:
+    """(N, D) -> (N, D + 1): append a column of ones (the bias trick)."""
+    if X.ndim != 2:
+        raise UserError(f"expected 2-D (N, D) data, got shape {tuple(X.shape)}")
+    return torch.cat([X, X.new_ones(X.shape[0], 1)], dim=1)
+
+
+def penalty(
+    W: torch.Tensor, reg: float, l1_ratio: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Elastic-net penalty and its gradient: (scalar, dW of W's shape). See the module docstring."""
+    value = reg * (l1_ratio * W.abs().sum() + (1.0 - l1_ratio) * (W * W).sum())
+    grad = reg * (l1_ratio * torch.sign(W) + 2.0 * (1.0 - l1_ratio) * W)
+    return value, grad
+
+
+# ----------------------------------------------------------------------------- multiclass SVM
+
+
+def svm_loss_naive(
+    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multiclass hinge loss (delta = 1) with loops over examples and classes.
+
+    L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + 1); returns (mean L_i + penalty, dW (D, C)).
+    """
+    _check_inputs(W, X, y, reg, l1_ratio)
+    num_train, num_classes = X.shape[0], W.shape[1]
+    loss = W.new_zeros(())
+    dW = torch.zeros_like(W)
+    for i in range(num_train):
+        scores = X[i] @ W
+        correct = scores[y[i]]
+        for j in range(num_classes):
+            if j == y[i]:
+                continue
+            margin = scores[j] - correct + 1.0
+            if margin > 0:
+                loss += margin
+                dW[:, j] += X[i]  # d margin / d W_j
+                dW[:, y[i]] -= X[i]  # d margin / d W_{y_i}
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    return loss / num_train + reg_loss, dW / num_train + reg_grad
+
+
+def svm_loss_vectorized(
+    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same as svm_loss_naive, with no Python loops."""
+    _check_inputs(W, X, y, reg, l1_ratio)
+    num_train = X.shape[0]
+    rows = torch.arange(num_train, device=X.device)
+    scores = X @ W
+    margins = (scores - scores[rows, y][:, None] + 1.0).clamp_(min=0.0)
+    margins[rows, y] = 0.0  # the correct class contributes nothing
+    # Each positive margin adds X_i to column j and subtracts it from column y_i.
+    coeff = (margins > 0).to(X.dtype)
+    coeff[rows, y] = -coeff.sum(dim=1)
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    loss = margins.sum() / num_train + reg_loss
+    dW = X.T @ coeff / num_train + reg_grad
+    return loss, dW
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+def softmax_loss_naive(
+    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax cross-entropy with a loop over examples.
+
+    L_i = -log(exp(s_{y_i}) / sum_j exp(s_j)); returns (mean L_i + penalty, dW (D, C)).
+    """
+    _check_inputs(W, X, y, reg, l1_ratio)
+    num_train = X.shape[0]
+    loss = W.new_zeros(())
+    dW = torch.zeros_like(W)
+    for i in range(num_train):
+        scores = X[i] @ W
+        scores = scores - scores.max()  # shift for numerical stability; softmax is unchanged
+        exp_scores = torch.exp(scores)
+        probs = exp_scores / exp_scores.sum()
+        loss += -torch.log(probs[y[i]])
+        probs[y[i]] -= 1.0  # dL_i/ds = p - onehot(y_i)
+        dW += torch.outer(X[i], probs)
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    return loss / num_train + reg_loss, dW / num_train + reg_grad
+
+
+def softmax_loss_vectorized(
+    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same as softmax_loss_naive, with no Python loops (log-sum-exp for stability)."""
+    _check_inputs(W, X, y, reg, l1_ratio)
+    num_train = X.shape[0]
+    rows = torch.arange(num_train, device=X.device)
+    scores = X @ W
+    shifted = scores - scores.max(dim=1, keepdim=True).values
+    log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+    dscores = torch.exp(log_probs)
+    dscores[rows, y] -= 1.0
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    loss = -log_probs[rows, y].sum() / num_train + reg_loss
+    dW = X.T @ dscores / num_train + reg_grad
+    return loss, dW
+
+
+# ----------------------------------------------------------------------------- classifiers
+
+
+class LinearClassifier:
+    """Scores = X @ W (plus a bias row through the bias trick); trained by minibatch SGD.
+
+    Subclasses choose the loss (`LinearSVM`, `Softmax`).
+    """
+
+    def __init__(self, bias: bool = True, dtype: torch.dtype = torch.float32) -> None:
+        self.bias = bias
+        self.dtype = dtype
+        self.W: torch.Tensor | None = None
+
+    def loss(
+        self, W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float, l1_ratio: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError("use LinearSVM or Softmax")
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim < 2:
+            raise UserError(f"expected a batch of shape (N, ...) with N examples, got {x.shape}")
+        x = x.reshape(x.shape[0], -1).to(self.dtype)
+        return add_bias_column(x) if self.bias else x
+
+    def train(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        lr: float = 1e-3,
+        reg: float = 1e-5,
+        l1_ratio: float = 0.0,
+        num_iters: int = 100,
+        epochs: int | None = None,
+        batch_size: int = 200,
+        seed: int = 0,
+        num_classes: int | None = None,
+        verbose: bool = False,
+    ) -> list[float]:
+        """Minibatch SGD on (N, ...) inputs and (N,) labels; returns the loss of every step.
+
+        With `epochs`, each epoch is one shuffled pass in batches; otherwise `num_iters` steps
+        each draw `batch_size` examples with replacement (the course's version). W starts as
+        0.001 * randn (seeded) unless already set by an earlier call.
+        """
+        if lr <= 0:
+            raise UserError(f"learning rate must be positive, got {lr}")
+        if batch_size < 1:
+            raise UserError(f"batch_size must be a positive integer, got {batch_size}")
+        X = self._features(x)
+        y = y.to(X.device)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise UserError(f"expected labels of shape ({X.shape[0]},), got {tuple(y.shape)}")
+        g = torch.Generator().manual_seed(seed)
+        if self.W is None:
+            C = num_classes if num_classes is not None else int(y.max()) + 1
+            self.W = 0.001 * torch.randn(X.shape[1], C, generator=g, dtype=self.dtype)
+            self.W = self.W.to(X.device)
+        elif self.W.shape[0] != X.shape[1]:
+            raise UserError(f"model expects D={self.W.shape[0]} features, got {X.shape[1]}")
+        n = X.shape[0]
+        if epochs is not None:
+            batches = (
+                idx
+                for _ in range(epochs)
+                for idx in torch.split(torch.randperm(n, generator=g), batch_size)
+            )
+        else:
+            batches = (torch.randint(0, n, (batch_size,), generator=g) for _ in range(num_iters))
+        history = []
+        for step, idx in enumerate(batches):
+            idx = idx.to(X.device)
+            loss, dW = self.loss(self.W, X[idx], y[idx], reg, l1_ratio)
+            self.W -= lr * dW
+            history.append(loss.item())
+            if verbose and step % 100 == 0:
+                print(f"step {step}: loss {history[-1]:.4f}")
+        return history
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N, C) class scores."""
+        if self.W is None:
+            raise UserError("classifier used before train(x, y); train first")
+        X = self._features(x)
+        if X.shape[1] != self.W.shape[0]:
+            raise UserError(f"model expects D={self.W.shape[0]} features, got {X.shape[1]}")
+        return X @ self.W
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (N,) predicted labels."""
+        return self.scores(x).argmax(dim=1)
+
+
+class LinearSVM(LinearClassifier):
+    """Multiclass SVM (hinge loss, delta = 1)."""
+
+    def loss(self, W, X, y, reg, l1_ratio):
+        return svm_loss_vectorized(W, X, y, reg, l1_ratio)
+
+
+class Softmax(LinearClassifier):
+    """Softmax (multinomial logistic regression) with cross-entropy loss."""
+
+    def loss(self, W, X, y, reg, l1_ratio):
+        return softmax_loss_vectorized(W, X, y, reg, l1_ratio)
