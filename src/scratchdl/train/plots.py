@@ -19,7 +19,10 @@ def plot_curves(history: list[dict[str, float]], path: str | Path, title: str) -
     losses = [k for k in keys if k.endswith("_loss")]
     others = [k for k in keys if not k.endswith("_loss")]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
-    for ax, names, ylabel in ((axes[0], losses, "loss"), (axes[1], others, "metric")):
+    # name the right axis after what it shows: "accuracy" when that is all there is
+    kinds = sorted({k.split("_", 1)[1] for k in others})
+    right = kinds[0] if len(kinds) == 1 else "metric"
+    for ax, names, ylabel in ((axes[0], losses, "loss"), (axes[1], others, right)):
         for k in names:
             ax.plot(
                 epochs, [row.get(k, float("nan")) for row in history], marker="o", ms=3, label=k
