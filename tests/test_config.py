@@ -28,7 +28,12 @@ def test_recipes_resolve_with_target_and_source(name: str) -> None:
 
 def test_model_options_are_filled_in_and_settable() -> None:
     cfg = load_recipe("lenet-fmnist", ["model.activation=sigmoid", "model.pool=avg"])
-    assert cfg["model"] == {"name": "lenet", "activation": "sigmoid", "pool": "avg", "init": "default"}
+    assert cfg["model"] == {
+        "name": "lenet",
+        "activation": "sigmoid",
+        "pool": "avg",
+        "init": "default",
+    }
 
 
 def test_set_coerces_int_to_float_and_parses_lists() -> None:
