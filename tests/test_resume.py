@@ -65,3 +65,10 @@ def test_resume_can_extend_epochs(tiny_recipe: Path, tmp_path: Path) -> None:
     run_cli("run", str(tiny_recipe), "--out", str(run_dir), "--epochs", "2", "--json", check=True)
     more = _summary(run_cli("run", "--resume", str(run_dir), "--epochs", "3", "--json", check=True))
     assert more["epochs"] == 3 and len(_rows(run_dir)) == 3
+
+
+def test_resume_cannot_shrink_epochs(tiny_recipe: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "r"
+    run_cli("run", str(tiny_recipe), "--out", str(run_dir), "--epochs", "2", "--quiet", check=True)
+    proc = run_cli("run", "--resume", str(run_dir), "--epochs", "1")
+    assert proc.returncode == 2 and "already trained 2 epochs" in proc.stderr

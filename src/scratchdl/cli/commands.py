@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from scratchdl.cli.table import render
 from scratchdl.errors import UserError
@@ -46,6 +47,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         if args.epochs < 1:
             raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+        if args.resume:
+            done = _epochs_done(Path(args.resume))
+            if args.epochs < done:
+                raise UserError(
+                    f"{args.resume} has already trained {done} epochs: --epochs must be >= {done}"
+                )
         cfg["train"]["epochs"] = args.epochs
     summary = run_recipe(cfg, out=args.out, resume=args.resume, quiet=args.quiet or args.json)
     if args.json:
@@ -59,6 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"run dir {summary['run_dir']}"
         )
     return 0
+
+
+def _epochs_done(run_dir: Path) -> int:
+    metrics = run_dir / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.exists() else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
