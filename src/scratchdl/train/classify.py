@@ -41,8 +41,8 @@ def classify(ctx: RunContext) -> dict[str, Any]:
         splits.train.x, splits.train.y, data_cfg["batch_size"], shuffle=True, seed=seed, **shard
     )
     eval_bs = data_cfg["eval_batch_size"]
-    val_loader = TensorLoader(splits.val.x, splits.val.y, eval_bs, **shard)
-    test_loader = TensorLoader(splits.test.x, splits.test.y, eval_bs, **shard)
+    val_loader = TensorLoader(splits.val.x, splits.val.y, eval_bs)  # whole split on each rank
+    test_loader = TensorLoader(splits.test.x, splits.test.y, eval_bs)
     optimizer = build_optimizer(model.to(device), cfg["optimizer"])
     scheduler = build_scheduler(optimizer, cfg["schedule"], len(train_loader), train_cfg["epochs"])
     trainer = Trainer(

@@ -136,7 +136,9 @@ class Trainer:
                 loss = self.loss_fn(logits, y)
             for m in metrics:
                 m.update(logits.float(), y, loss.float())
-        return self._reduce(metrics, prefix)
+        # Every process evaluates the whole split (loaders for evaluation are not sharded):
+        # exact, with no padded duplicates, and cheap next to training.
+        return {f"{prefix}_{m.name}": m.compute() for m in metrics}
 
     # -- the loop -------------------------------------------------------------------
     def fit(self, on_epoch_end: EpochHook | None = None) -> list[dict[str, float]]:
