@@ -72,3 +72,41 @@ def test_resume_cannot_shrink_epochs(tiny_recipe: Path, tmp_path: Path) -> None:
     run_cli("run", str(tiny_recipe), "--out", str(run_dir), "--epochs", "2", "--quiet", check=True)
     proc = run_cli("run", "--resume", str(run_dir), "--epochs", "1")
     assert proc.returncode == 2 and "already trained 2 epochs" in proc.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_marks_run_interrupted_and_it_resumes(tiny_recipe: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "r"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scratchdl",
+            "run",
+            str(tiny_recipe),
+            "--out",
+            str(run_dir),
+            "--epochs",
+            "500",
+            "--quiet",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert f"--resume {run_dir}" in stderr and "Traceback" not in stderr
+    run_id = json.loads((run_dir / "meta.json").read_text())["run_id"]
+    assert RunStore().get_run(run_id)["status"] == "interrupted"
+    done = len(_rows(run_dir))
+    assert 1 <= done < 500

@@ -117,3 +117,43 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
     print(get_dataset(args.name).fetch())
     return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from scratchdl.models import list_models, model_options
+
+    rows = [
+        {"model": name, "options": ", ".join(f"{k}={v}" for k, v in model_options(name).items())}
+        for name in list_models()
+    ]
+    print(render(rows, ["model", "options"]))
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    from scratchdl.config import apply_overrides
+    from scratchdl.models import build_model, model_options
+    from scratchdl.models.summary import format_summary, layer_summary
+
+    options = apply_overrides(
+        {"model": model_options(args.name)}, [f"model.{s}" for s in args.set or []]
+    )["model"]
+    size = (args.image_size, args.image_size)
+    model = build_model(
+        args.name,
+        in_channels=args.in_channels,
+        num_classes=args.num_classes,
+        image_size=size,
+        **options,
+    )
+    try:
+        rows = layer_summary(model, (1, args.in_channels, *size))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:160]
+        raise UserError(
+            f"{args.name} does not run on a {args.in_channels}x{size[0]}x{size[1]} input "
+            f"({first}); try another --image-size"
+        ) from None
+    print(f"{args.name} on a {args.in_channels}x{size[0]}x{size[1]} input")
+    print(format_summary(rows))
+    return 0

@@ -40,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
     s.set_defaults(func=commands.cmd_report)
 
+    models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    s = msub.add_parser("list", help="registered models and their options")
+    s.set_defaults(func=commands.cmd_models_list)
+    s = msub.add_parser("show", help="output shape, parameters and FLOPs of every layer")
+    s.add_argument("name")
+    s.add_argument("--in-channels", type=int, default=1)
+    s.add_argument("--image-size", type=int, default=28)
+    s.add_argument("--num-classes", type=int, default=10)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model option")
+    s.set_defaults(func=commands.cmd_models_show)
+
     data = sub.add_parser("data", help="datasets: list or fetch")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     s = dsub.add_parser("list", help="datasets, their sources, whether present, size")
@@ -57,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"scratchdl: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        run_dir = e.args[0] if e.args else "RUN_DIR"
         print(
-            "scratchdl: interrupted (continue with `scratchdl run --resume RUN_DIR`)",
+            f"scratchdl: interrupted; continue with `scratchdl run --resume {run_dir}`",
             file=sys.stderr,
         )
         return 130

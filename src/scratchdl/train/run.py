@@ -162,7 +162,7 @@ def run_recipe(
             final = task(ctx)
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted")
-        raise
+        raise KeyboardInterrupt(str(run_dir)) from None  # the CLI names the dir to resume
     except BaseException:
         store.finish_run(run_id, "failed")
         raise
