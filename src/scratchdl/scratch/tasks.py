@@ -21,7 +21,7 @@ from scratchdl.scratch.optim import build_optimizer
 from scratchdl.scratch.schedules import build_schedule
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.run import RunContext
-from scratchdl.train.seeding import rng_state, seed_everything, set_rng_state
+from scratchdl.train.seeding import data_order_seed, rng_state, seed_everything, set_rng_state
 from scratchdl.train.tasks import register_task
 
 # ----------------------------------------------------------------------------- kNN
@@ -272,7 +272,11 @@ def net_scratch(ctx: RunContext) -> dict[str, Any]:
     splits = _flat_splits(ctx)
     net = build_scratch_net(cfg["model"], splits.info, seed)
     loader = TensorLoader(
-        splits.train.x, splits.train.y, cfg["data"]["batch_size"], shuffle=True, seed=seed
+        splits.train.x,
+        splits.train.y,
+        cfg["data"]["batch_size"],
+        shuffle=True,
+        seed=data_order_seed(seed),
     )
     opt = _scratch_optimizer(net.params, cfg["optimizer"])
     sched = _scratch_schedule(opt, cfg["schedule"], len(loader), epochs)

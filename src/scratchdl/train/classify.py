@@ -10,7 +10,7 @@ from scratchdl.train import distributed as dist
 from scratchdl.train.device import resolve_device
 from scratchdl.train.optim import build_optimizer, build_scheduler
 from scratchdl.train.run import RunContext
-from scratchdl.train.seeding import seed_everything
+from scratchdl.train.seeding import data_order_seed, seed_everything
 from scratchdl.train.tasks import register_task
 from scratchdl.train.trainer import Trainer, TrainerConfig
 
@@ -38,7 +38,12 @@ def classify(ctx: RunContext) -> dict[str, Any]:
     )
     shard = {"rank": dist.rank(), "world_size": dist.world_size()}
     train_loader = TensorLoader(
-        splits.train.x, splits.train.y, data_cfg["batch_size"], shuffle=True, seed=seed, **shard
+        splits.train.x,
+        splits.train.y,
+        data_cfg["batch_size"],
+        shuffle=True,
+        seed=data_order_seed(seed),
+        **shard,
     )
     eval_bs = data_cfg["eval_batch_size"]
     val_loader = TensorLoader(splits.val.x, splits.val.y, eval_bs)  # whole split on each rank
