@@ -76,7 +76,21 @@ def _epochs_done(run_dir: Path) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from scratchdl.store import RunStore
 
-    rows = RunStore().runs(recipe=args.recipe)[: args.limit]
+    runs = RunStore().runs(recipe=args.recipe)
+    if args.format:
+        from scratchdl.workbench.tables import render as render_table
+        from scratchdl.workbench.tables import summarize
+
+        text = render_table(summarize(runs), args.format)
+        if args.out:
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+            print(f"wrote {out}")
+        else:
+            print(text, end="")
+        return 0
+    rows = runs[: args.limit]
     for row in rows:
         row["epochs"] = row["config"].get("train", {}).get("epochs")
         row["metric"] = row["headline_metric"]

@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="stored runs as a table")
     s.add_argument("--recipe", help="only runs of this recipe")
     s.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
+    s.add_argument(
+        "--format", choices=["md", "latex", "csv"], help="mean +- std per recipe as a table"
+    )
+    s.add_argument("--out", help="write the --format table to this file")
     s.set_defaults(func=commands.cmd_report)
 
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")

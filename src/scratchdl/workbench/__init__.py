@@ -1,0 +1,1 @@
+"""The research workbench: turn stored runs into tables (and, later, charts)."""

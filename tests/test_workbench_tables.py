@@ -1,0 +1,87 @@
+"""Summary tables: mean/std against a hand computation, best in bold, LaTeX that compiles."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scratchdl.workbench.tables import render, summarize, to_csv, to_latex, to_markdown
+
+
+def _run(
+    recipe: str, seed: int, value: float, metric: str = "test_accuracy", status: str = "completed"
+):
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "headline_value": value,
+        "headline_metric": metric,
+        "status": status,
+    }
+
+
+RUNS = [
+    _run("a_net", 0, 0.80),
+    _run("a_net", 1, 0.84),
+    _run("a_net", 2, 0.82),
+    _run("b_net", 0, 0.90),
+    _run("b_net", 1, 0.88),
+    _run("b_net", 2, 0.10, status="failed"),  # failed runs never count
+    _run("lm", 0, 120.0, metric="test_perplexity"),
+    _run("lm2", 0, 110.0, metric="test_perplexity"),
+]
+
+
+def test_mean_and_sample_std_match_hand_computation() -> None:
+    rows = {r["recipe"]: r for r in summarize(RUNS)}
+    a = rows["a_net"]
+    assert a["n"] == 3 and a["mean"] == pytest.approx(0.82)
+    # sample std of 0.80, 0.84, 0.82: sqrt(((-.02)^2 + .02^2 + 0) / 2) = 0.02
+    assert a["std"] == pytest.approx(0.02)
+    assert rows["b_net"]["n"] == 2 and rows["b_net"]["best"] == 0.90
+    assert rows["a_net"]["seeds"] == [0, 1, 2]
+
+
+def test_best_is_bold_per_metric_and_lower_is_better_for_perplexity() -> None:
+    md = to_markdown(summarize(RUNS))
+    assert "**0.8900 ± 0.0141**" in md  # b_net wins accuracy
+    assert "**110.0000**" in md and "**120.0000**" not in md  # lower perplexity wins
+
+
+def test_csv_round_trips_numbers() -> None:
+    lines = to_csv(summarize(RUNS)).splitlines()
+    assert lines[0] == "recipe,metric,n,mean,std,best,seeds"
+    assert lines[1].startswith("a_net,test_accuracy,3,")
+
+
+def test_unknown_format_is_a_user_error() -> None:
+    from scratchdl.errors import UserError
+
+    with pytest.raises(UserError, match="allowed: md, latex, csv"):
+        render([], "html")
+
+
+def test_latex_escapes_and_compiles(tmp_path: Path) -> None:
+    table = to_latex(summarize(RUNS))
+    assert r"a\_net" in table and r"\textbf{0.8900 $\pm$ 0.0141}" in table
+    assert r"\toprule" in table and r"\bottomrule" in table
+    engine = shutil.which("pdflatex")
+    if engine is None:
+        pytest.skip("pdflatex not installed (Debian: texlive-latex-base texlive-latex-recommended)")
+    doc = tmp_path / "t.tex"
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        f"{table}\\end{{document}}\n"
+    )
+    proc = subprocess.run(
+        [engine, "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 0
