@@ -35,7 +35,7 @@ data: $(STAMP)
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:
 	@if ! command -v pdflatex >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			texlive-latex-base texlive-latex-recommended >/dev/null || echo "no TeX: LaTeX test will skip"; \
 	fi
 

@@ -28,14 +28,17 @@ def sliding_windows(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int])
     )
 
 
-def fold_windows(windows: Tensor, size: tuple[int, int], stride: tuple[int, int]) -> Tensor:
+def fold_windows(
+    windows: Tensor, size: tuple[int, int], stride: tuple[int, int], into: Tensor | None = None
+) -> Tensor:
     """Adjoint of `sliding_windows`: sum windows (N, C, KH, KW, Ho, Wo) into an (N, C, H, W) image.
 
     One strided add per kernel offset (KH * KW of them), each over the whole batch at once.
+    With `into` (an (N, C, H, W) tensor) the windows are added to it in place, no new image.
     """
     n, c, kh, kw, ho, wo = windows.shape
     (sh, sw) = stride
-    image = windows.new_zeros((n, c, *size))
+    image = windows.new_zeros((n, c, *size)) if into is None else into
     for i in range(kh):
         for j in range(kw):
             image[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] += windows[
