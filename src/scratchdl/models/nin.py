@@ -1,0 +1,53 @@
+"""Network in Network (Lin, Chen & Yan, 2014), as in Dive into Deep Learning sec. 8.3.
+
+Each NiN block is a spatial conv followed by two 1x1 convs (a per-pixel MLP), all with ReLU.
+Three blocks (11x11 stride 4, 5x5, 3x3) with 3x3/2 max pools, dropout, and a last block
+with one channel per class; global average pooling then gives the logits (no dense layer).
+Options: `width` scales the 96/256/384 channels, `dropout`, `stem_stride` the first conv's
+stride (4 as in the book needs inputs of at least 67x67, 2 39x39, 1 25x25), `init` as in LeNet.
+"""
+
+from torch import nn
+
+from scratchdl.models.blocks import init_weights
+from scratchdl.models.layers import check_fits, scaled
+from scratchdl.models.registry import register_model
+
+
+def nin_block(c_in: int, c_out: int, kernel_size: int, stride: int, padding: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size, stride, padding),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, kernel_size=1),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, kernel_size=1),
+        nn.ReLU(),
+    )
+
+
+@register_model("nin")
+def nin(
+    *,
+    in_channels: int,
+    num_classes: int,
+    image_size: tuple[int, int],
+    width: float = 1.0,
+    dropout: float = 0.5,
+    stem_stride: int = 4,
+    init: str = "default",
+) -> nn.Module:
+    c1, c2, c3 = scaled(96, width), scaled(256, width), scaled(384, width)
+    model = nn.Sequential(
+        nin_block(in_channels, c1, kernel_size=11, stride=stem_stride, padding=0),
+        nn.MaxPool2d(3, stride=2),
+        nin_block(c1, c2, kernel_size=5, stride=1, padding=2),
+        nn.MaxPool2d(3, stride=2),
+        nin_block(c2, c3, kernel_size=3, stride=1, padding=1),
+        nn.MaxPool2d(3, stride=2),
+        nn.Dropout(dropout),
+        nin_block(c3, num_classes, kernel_size=3, stride=1, padding=1),
+        nn.AdaptiveAvgPool2d(1),  # global average pooling: one value per class channel
+        nn.Flatten(),
+    )
+    check_fits(model, image_size, "nin", "stem_stride 4, 2, 1 need sides >= 67, 39 and 25")
+    return init_weights(model, init)
