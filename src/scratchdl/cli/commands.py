@@ -171,3 +171,21 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     print(f"{args.name} on a {args.in_channels}x{size[0]}x{size[1]} input")
     print(format_summary(rows))
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.compare import compare
+
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+    result = compare(
+        args.recipes,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        metric=args.metric,
+        overrides=args.set,
+        out=args.out,
+    )
+    print(result["table"], end="")
+    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
+    return 0

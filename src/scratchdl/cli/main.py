@@ -44,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write the --format table to this file")
     s.set_defaults(func=commands.cmd_report)
 
+    s = sub.add_parser("compare", help="recipes x seeds: mean +- std, paired t-test, bar chart")
+    s.add_argument("recipes", nargs="+", metavar="RECIPE")
+    s.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per recipe (default 3)")
+    s.add_argument("--epochs", type=int, help="override train.epochs for every run")
+    s.add_argument("--metric", help="metric to compare (default: the first recipe's headline)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
+    s.add_argument("--out", help="folder for compare.md/.json/.png/.pdf")
+    s.set_defaults(func=commands.cmd_compare)
+
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     s = msub.add_parser("list", help="registered models and their options")
