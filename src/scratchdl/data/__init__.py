@@ -1,8 +1,8 @@
 """Datasets: a registry of offline-obtainable sets, seeded train/val/test splits, a fast loader.
 
-    from scratchdl.data import load_splits, TensorLoader
-    s = load_splits("fashion-mnist", val_size=5000, seed=0)   # float32 [N,1,28,28], int64 [N]
-    for xb, yb in TensorLoader(s.train.x, s.train.y, batch_size=256, shuffle=True): ...
+from scratchdl.data import load_splits, TensorLoader
+s = load_splits("fashion-mnist", val_size=5000, seed=0)   # float32 [N,1,28,28], int64 [N]
+for xb, yb in TensorLoader(s.train.x, s.train.y, batch_size=256, shuffle=True): ...
 """
 
 from scratchdl.data import digits, fashion_mnist  # noqa: F401  (importing registers them)

@@ -92,8 +92,11 @@ def quarantine(path: str | os.PathLike, reason: str) -> None:
     except FileNotFoundError:
         return  # another process got there first
     _hash_path(path).unlink(missing_ok=True)
-    warnings.warn(f"scratchdl: cache file {path} is corrupt ({reason}); moved aside to "
-                  f"{path.name}.corrupt, never to be used again", stacklevel=3)
+    warnings.warn(
+        f"scratchdl: cache file {path} is corrupt ({reason}); moved aside to "
+        f"{path.name}.corrupt, never to be used again",
+        stacklevel=3,
+    )
 
 
 def save_verified_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
@@ -122,8 +125,9 @@ def load_verified_npz(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
         expected = ""
     actual = sha256_bytes(data)
     if actual != expected:
-        quarantine(path, f"SHA-256 {actual[:12]}... does not match stored "
-                         f"{expected[:12] or 'nothing'}")
+        quarantine(
+            path, f"SHA-256 {actual[:12]}... does not match stored {expected[:12] or 'nothing'}"
+        )
         return None
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:

@@ -18,8 +18,10 @@ TEST_FRACTION = 0.2
 
 
 def _sklearn_missing() -> UserError:
-    return UserError("the digits dataset needs scikit-learn, which is not installed: "
-                     "run `pip install scikit-learn`")
+    return UserError(
+        "the digits dataset needs scikit-learn, which is not installed: "
+        "run `pip install scikit-learn`"
+    )
 
 
 class Digits(DatasetSpec):
@@ -54,7 +56,8 @@ class Digits(DatasetSpec):
         x = np.clip(bunch.images * 16, 0, 255).astype(np.uint8)  # [1797, 8, 8]
         y = bunch.target.astype(np.int64)
         train_x, test_x, train_y, test_y = train_test_split(
-            x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y)
+            x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y
+        )
         return ImageArrays(train_x, train_y, test_x, test_y, [str(d) for d in range(10)])
 
 

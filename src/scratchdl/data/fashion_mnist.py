@@ -38,28 +38,49 @@ from scratchdl.data.cache import (
 from scratchdl.data.registry import DatasetSpec, ImageArrays, register_dataset
 from scratchdl.errors import UserError
 
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 # name -> (SHA-256 of the decompressed file, its size in bytes, array shape). Labels come first
 # so a damaged small file is reported before the big ones are read.
 FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
     "t10k-labels-idx1-ubyte": (
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008, (10000,)),
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        10008,
+        (10000,),
+    ),
     "train-labels-idx1-ubyte": (
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008, (60000,)),
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        60008,
+        (60000,),
+    ),
     "t10k-images-idx3-ubyte": (
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016,
-        (10000, 28, 28)),
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        7840016,
+        (10000, 28, 28),
+    ),
     "train-images-idx3-ubyte": (
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47040016,
-        (60000, 28, 28)),
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        47040016,
+        (60000, 28, 28),
+    ),
 }
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEB_PACKAGE = "dataset-fashion-mnist"
 URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FETCH_HINT = ("run `scratchdl data fetch fashion-mnist` "
-              f"(or as root `apt-get install {DEB_PACKAGE}`)")
+FETCH_HINT = (
+    f"run `scratchdl data fetch fashion-mnist` (or as root `apt-get install {DEB_PACKAGE}`)"
+)
 
 
 class CorruptFile(UserError):
@@ -80,21 +101,25 @@ def parse_idx(data: bytes) -> np.ndarray:
     magic = int.from_bytes(data[:4], "big")
     ndim = data[3]
     if data[:3] != b"\x00\x00\x08" or ndim == 0:
-        raise ValueError(f"magic number 0x{magic:08x} is not an unsigned-byte idx file "
-                         "(expected 0x000008NN with NN >= 1 dims)")
+        raise ValueError(
+            f"magic number 0x{magic:08x} is not an unsigned-byte idx file "
+            "(expected 0x000008NN with NN >= 1 dims)"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
         raise ValueError(f"{len(data)} bytes, too short for a {ndim}-dim header")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     expected = header + int(np.prod(dims))
     if len(data) != expected:
-        raise ValueError(f"header says dims {dims}, i.e. {expected} bytes, but the file has "
-                         f"{len(data)}")
+        raise ValueError(
+            f"header says dims {dims}, i.e. {expected} bytes, but the file has {len(data)}"
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
-def read_verified_idx_gz(path: Path | str, name: str, fix: str,
-                         blob: bytes | None = None) -> np.ndarray:
+def read_verified_idx_gz(
+    path: Path | str, name: str, fix: str, blob: bytes | None = None
+) -> np.ndarray:
     """Gunzip, parse and verify one raw file against FILES[name]; CorruptFile if anything is off.
 
     `blob` is the file's bytes when they are already in memory (a download not yet saved).
@@ -112,8 +137,9 @@ def read_verified_idx_gz(path: Path | str, name: str, fix: str,
         raise CorruptFile(path, f"holds an array of shape {arr.shape}, expected {shape}", fix)
     digest = sha256_bytes(data)
     if len(data) != size or digest != sha:
-        raise CorruptFile(path, f"SHA-256 of the decompressed content is {digest}, expected "
-                                f"{sha}", fix)
+        raise CorruptFile(
+            path, f"SHA-256 of the decompressed content is {digest}, expected {sha}", fix
+        )
     return arr
 
 
@@ -122,8 +148,9 @@ def _run(cmd: list[str], cwd: Path) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise OSError(f"`{' '.join(cmd)}` exited {proc.returncode}: "
-                      f"{lines[-1] if lines else 'no output'}")
+        raise OSError(
+            f"`{' '.join(cmd)}` exited {proc.returncode}: {lines[-1] if lines else 'no output'}"
+        )
 
 
 def _env_flag(name: str) -> bool:
@@ -142,9 +169,14 @@ class FashionMNIST(DatasetSpec):
     name = "fashion-mnist"
     description = "Zalando Fashion-MNIST: 60k/10k 28x28 grey clothing images, 10 classes"
 
-    def __init__(self, system_dir: str | os.PathLike | None = None,
-                 cache_dir: str | os.PathLike | None = None, url: str = URL,
-                 allow_apt: bool | None = None, allow_download: bool | None = None):
+    def __init__(
+        self,
+        system_dir: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        url: str = URL,
+        allow_apt: bool | None = None,
+        allow_download: bool | None = None,
+    ):
         self._system_dir = Path(system_dir) if system_dir is not None else None
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.url = url if url.endswith("/") else url + "/"
@@ -190,8 +222,12 @@ class FashionMNIST(DatasetSpec):
         """(directory, owned by our cache?, how to fix a corrupt file there), in order."""
         refetch = f"it was moved aside; run `scratchdl data fetch {self.name}` for a fresh copy"
         return [
-            (self.system_dir, False, f"reinstall it (as root `apt-get install --reinstall "
-                                     f"{DEB_PACKAGE}`) or run `scratchdl data fetch {self.name}`"),
+            (
+                self.system_dir,
+                False,
+                f"reinstall it (as root `apt-get install --reinstall "
+                f"{DEB_PACKAGE}`) or run `scratchdl data fetch {self.name}`",
+            ),
             (self.deb_dir, True, refetch),
             (self.raw_dir, True, refetch),
         ]
@@ -210,8 +246,9 @@ class FashionMNIST(DatasetSpec):
         ]
 
     def is_present(self) -> bool:
-        return self.cache_file.is_file() or any(self._complete(d) for d, _, _ in
-                                                self._raw_sources())
+        return self.cache_file.is_file() or any(
+            self._complete(d) for d, _, _ in self._raw_sources()
+        )
 
     def size_bytes(self) -> int | None:
         if self.cache_file.is_file():
@@ -229,21 +266,33 @@ class FashionMNIST(DatasetSpec):
         arrays = load_verified_npz(self.cache_file)
         if arrays is None:
             return None
-        want = {"train_x": (60000, 28, 28), "train_y": (60000,),
-                "test_x": (10000, 28, 28), "test_y": (10000,)}
+        want = {
+            "train_x": (60000, 28, 28),
+            "train_y": (60000,),
+            "test_x": (10000, 28, 28),
+            "test_y": (10000,),
+        }
         got = {k: v.shape for k, v in arrays.items() if v.dtype == np.uint8}
         if got != want or arrays["train_y"].max() > 9 or arrays["test_y"].max() > 9:
             quarantine(self.cache_file, f"unexpected contents {got}")
             return None
-        return ImageArrays(arrays["train_x"], arrays["train_y"].astype(np.int64),
-                           arrays["test_x"], arrays["test_y"].astype(np.int64), list(CLASSES))
+        return ImageArrays(
+            arrays["train_x"],
+            arrays["train_y"].astype(np.int64),
+            arrays["test_x"],
+            arrays["test_y"].astype(np.int64),
+            list(CLASSES),
+        )
 
     def _read_dir(self, directory: Path, fix: str) -> ImageArrays:
         a = {n: read_verified_idx_gz(directory / f"{n}.gz", n, fix) for n in FILES}
-        return ImageArrays(a["train-images-idx3-ubyte"],
-                           a["train-labels-idx1-ubyte"].astype(np.int64),
-                           a["t10k-images-idx3-ubyte"],
-                           a["t10k-labels-idx1-ubyte"].astype(np.int64), list(CLASSES))
+        return ImageArrays(
+            a["train-images-idx3-ubyte"],
+            a["train-labels-idx1-ubyte"].astype(np.int64),
+            a["t10k-images-idx3-ubyte"],
+            a["t10k-labels-idx1-ubyte"].astype(np.int64),
+            list(CLASSES),
+        )
 
     def _load(self) -> tuple[ImageArrays, str]:
         """(arrays, where they came from). Builds the cache from the first good raw source."""
@@ -268,15 +317,23 @@ class FashionMNIST(DatasetSpec):
         if problems:
             more = f" (and {len(problems) - 1} more bad source(s))" if len(problems) > 1 else ""
             raise UserError(f"{problems[0]}{more}")
-        raise UserError(f"Fashion-MNIST is not available: {FETCH_HINT}; looked in "
-                        f"{self.cache_file}, {self.system_dir}, {self.deb_dir}, {self.raw_dir}")
+        raise UserError(
+            f"Fashion-MNIST is not available: {FETCH_HINT}; looked in "
+            f"{self.cache_file}, {self.system_dir}, {self.deb_dir}, {self.raw_dir}"
+        )
 
     def _write_cache(self, a: ImageArrays) -> None:
         # Labels are stored as uint8 (10 classes) to keep the file small; widened on load.
         try:
-            save_verified_npz(self.cache_file, {
-                "train_x": a.train_x, "train_y": a.train_y.astype(np.uint8),
-                "test_x": a.test_x, "test_y": a.test_y.astype(np.uint8)})
+            save_verified_npz(
+                self.cache_file,
+                {
+                    "train_x": a.train_x,
+                    "train_y": a.train_y.astype(np.uint8),
+                    "test_x": a.test_x,
+                    "test_y": a.test_y.astype(np.uint8),
+                },
+            )
         except OSError as e:  # a read-only home still gets the data, just not cached
             warnings.warn(f"scratchdl: could not write cache {self.cache_file}: {e}", stacklevel=4)
 
@@ -290,8 +347,10 @@ class FashionMNIST(DatasetSpec):
             problems.append(str(e))
         except UserError:
             pass  # simply absent: go and get it
-        steps = [("apt-get download", self._fetch_deb, self.allow_apt),
-                 (f"download from {self.url}", self._fetch_url, self.allow_download)]
+        steps = [
+            ("apt-get download", self._fetch_deb, self.allow_apt),
+            (f"download from {self.url}", self._fetch_url, self.allow_download),
+        ]
         for label, step, allowed in steps:
             if not allowed:
                 problems.append(f"{label}: disabled (SCRATCHDL_OFFLINE or argument)")
@@ -302,9 +361,11 @@ class FashionMNIST(DatasetSpec):
                 return f"Fashion-MNIST is ready in {self.cache_file} (via {label}, from {where})"
             except (OSError, subprocess.SubprocessError, UserError, ValueError) as e:
                 problems.append(f"{label}: {e}")
-        raise UserError(f"could not fetch Fashion-MNIST: {' | '.join(problems)}. Fix: as root "
-                        f"`apt-get install {DEB_PACKAGE}`, or put the four *-ubyte.gz files from "
-                        f"{self.url} into {self.raw_dir}")
+        raise UserError(
+            f"could not fetch Fashion-MNIST: {' | '.join(problems)}. Fix: as root "
+            f"`apt-get install {DEB_PACKAGE}`, or put the four *-ubyte.gz files from "
+            f"{self.url} into {self.raw_dir}"
+        )
 
     def _fetch_deb(self) -> None:
         """`apt-get download` the Debian package and `dpkg -x` it under the cache (no root)."""
@@ -329,8 +390,9 @@ class FashionMNIST(DatasetSpec):
                 continue
             with urllib.request.urlopen(f"{self.url}{n}.gz", timeout=60) as response:
                 data = response.read()
-            read_verified_idx_gz(f"{self.url}{n}.gz", n, "the download is damaged; retry",
-                                 blob=data)
+            read_verified_idx_gz(
+                f"{self.url}{n}.gz", n, "the download is damaged; retry", blob=data
+            )
             atomic_write_bytes(dest, data)
 
 

@@ -41,15 +41,28 @@ class TensorLoader:
     Unshuffled single-process batches are views of x and y, not copies.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
-                 seed: int = 0, drop_last: bool = False, rank: int = 0, world_size: int = 1,
-                 device: str | torch.device | None = None):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        device: str | torch.device | None = None,
+    ):
         if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-            raise UserError(f"TensorLoader: expected x and y to be torch.Tensor, got "
-                            f"{type(x).__name__} and {type(y).__name__}")
+            raise UserError(
+                f"TensorLoader: expected x and y to be torch.Tensor, got "
+                f"{type(x).__name__} and {type(y).__name__}"
+            )
         if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
-            raise UserError(f"TensorLoader: x and y need the same first dimension, got shapes "
-                            f"{tuple(x.shape)} and {tuple(y.shape)}")
+            raise UserError(
+                f"TensorLoader: x and y need the same first dimension, got shapes "
+                f"{tuple(x.shape)} and {tuple(y.shape)}"
+            )
         self.x, self.y = x, y
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.world_size = _check_int("world_size", world_size, 1)
@@ -121,5 +134,7 @@ class TensorLoader:
         order_x = order.to(self.x.device)
         order_y = order_x if self.y.device == self.x.device else order.to(self.y.device)
         for start in range(0, len(order), rows):
-            yield (self.x.index_select(0, order_x[start : start + rows]),
-                   self.y.index_select(0, order_y[start : start + rows]))
+            yield (
+                self.x.index_select(0, order_x[start : start + rows]),
+                self.y.index_select(0, order_y[start : start + rows]),
+            )

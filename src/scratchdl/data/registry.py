@@ -29,18 +29,23 @@ class ImageArrays:
     classes: list[str]
 
     def __post_init__(self) -> None:
-        for split, x, y in (("train", self.train_x, self.train_y),
-                            ("test", self.test_x, self.test_y)):
+        for split, x, y in (
+            ("train", self.train_x, self.train_y),
+            ("test", self.test_x, self.test_y),
+        ):
             if x.dtype != np.uint8 or x.ndim not in (3, 4):
-                raise ValueError(f"{split}_x: expected uint8 [N,H,W] or [N,C,H,W], "
-                                 f"got {x.dtype} {x.shape}")
+                raise ValueError(
+                    f"{split}_x: expected uint8 [N,H,W] or [N,C,H,W], got {x.dtype} {x.shape}"
+                )
             if y.dtype != np.int64 or y.shape != (len(x),):
                 raise ValueError(f"{split}_y: expected int64 [{len(x)}], got {y.dtype} {y.shape}")
             if len(y) and not (0 <= y.min() and y.max() < len(self.classes)):
                 raise ValueError(f"{split}_y: labels outside 0..{len(self.classes) - 1}")
         if self.train_x.shape[1:] != self.test_x.shape[1:]:
-            raise ValueError(f"train/test image shapes differ: {self.train_x.shape[1:]} vs "
-                             f"{self.test_x.shape[1:]}")
+            raise ValueError(
+                f"train/test image shapes differ: {self.train_x.shape[1:]} vs "
+                f"{self.test_x.shape[1:]}"
+            )
 
 
 class DatasetSpec:
@@ -88,8 +93,10 @@ def get_dataset(name: str) -> DatasetSpec:
         return _REGISTRY[name]
     close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise UserError(f"unknown dataset {name!r}: {hint}known datasets: "
-                    f"{', '.join(sorted(_REGISTRY)) or '(none)'}; see `scratchdl data list`")
+    raise UserError(
+        f"unknown dataset {name!r}: {hint}known datasets: "
+        f"{', '.join(sorted(_REGISTRY)) or '(none)'}; see `scratchdl data list`"
+    )
 
 
 def list_datasets() -> list[dict]:

@@ -65,8 +65,10 @@ def _val_count(val_size: int | float, n_train: int) -> int:
         raise UserError(f"val_size: expected an int count or a float fraction, got {val_size!r}")
     if isinstance(val_size, numbers.Integral):
         if not 0 <= val_size < n_train:
-            raise UserError(f"val_size: expected a count in 0..{n_train - 1} (training set has "
-                            f"{n_train}), got {val_size}")
+            raise UserError(
+                f"val_size: expected a count in 0..{n_train - 1} (training set has "
+                f"{n_train}), got {val_size}"
+            )
         return int(val_size)
     if not 0.0 <= val_size < 1.0:
         raise UserError(f"val_size: expected a fraction in [0, 1), got {val_size}")
@@ -88,8 +90,10 @@ def stratified_split(y: np.ndarray, n_val: int, seed: int) -> tuple[np.ndarray, 
     extra = np.argsort(-(exact - quota), kind="stable")[: n_val - quota.sum()]
     quota[extra] += 1
     shuffled_y = y[perm]
-    val = np.concatenate([perm[shuffled_y == c][:q] for c, q in zip(classes, quota, strict=True)]
-                         + [np.empty(0, np.int64)])
+    val = np.concatenate(
+        [perm[shuffled_y == c][:q] for c, q in zip(classes, quota, strict=True)]
+        + [np.empty(0, np.int64)]
+    )
     is_val = np.zeros(n, bool)
     is_val[val] = True
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
@@ -118,8 +122,9 @@ def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
     return mean, std
 
 
-def load_splits(name: str, val_size: int | float = 0.1, seed: int = 0,
-                normalize: bool = False) -> Splits:
+def load_splits(
+    name: str, val_size: int | float = 0.1, seed: int = 0, normalize: bool = False
+) -> Splits:
     """Train/val/test of dataset `name` as float32 [N,C,H,W] in [0,1] and int64 labels [N].
 
     val_size: a count or a fraction of the training set (0 gives an empty val split), chosen by
@@ -129,9 +134,11 @@ def load_splits(name: str, val_size: int | float = 0.1, seed: int = 0,
     raw = raw_arrays(name)
     n_val = _val_count(val_size, len(raw.train_y))
     train_idx, val_idx = stratified_split(raw.train_y, n_val, seed)
-    parts = [(raw.train_x[train_idx], raw.train_y[train_idx]),
-             (raw.train_x[val_idx], raw.train_y[val_idx]),
-             (raw.test_x, raw.test_y.copy())]
+    parts = [
+        (raw.train_x[train_idx], raw.train_y[train_idx]),
+        (raw.train_x[val_idx], raw.train_y[val_idx]),
+        (raw.test_x, raw.test_y.copy()),
+    ]
     channels = 1 if raw.train_x.ndim == 3 else raw.train_x.shape[1]
     mean, std = [0.0] * channels, [1.0] * channels
     if normalize:
@@ -140,10 +147,18 @@ def load_splits(name: str, val_size: int | float = 0.1, seed: int = 0,
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     train, val, test = (
-        TensorSplit(_to_tensor(x).sub_(m).div_(s) if normalize else _to_tensor(x),
-                    torch.from_numpy(y))
-        for x, y in parts)
-    info = DatasetInfo(name=name, num_classes=len(raw.classes), in_channels=channels,
-                       image_size=tuple(raw.train_x.shape[-2:]), classes=list(raw.classes),
-                       mean=mean, std=std)
+        TensorSplit(
+            _to_tensor(x).sub_(m).div_(s) if normalize else _to_tensor(x), torch.from_numpy(y)
+        )
+        for x, y in parts
+    )
+    info = DatasetInfo(
+        name=name,
+        num_classes=len(raw.classes),
+        in_channels=channels,
+        image_size=tuple(raw.train_x.shape[-2:]),
+        classes=list(raw.classes),
+        mean=mean,
+        std=std,
+    )
     return Splits(train=train, val=val, test=test, info=info)

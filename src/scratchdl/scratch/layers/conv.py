@@ -5,6 +5,8 @@ x (N, C, H, W), w (F, C // groups, KH, KW), b (F,) or None -> out (N, F, Ho, Wo)
 Ho = (H + 2 PH - KH) // SH + 1 and Wo likewise.
 """
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -120,18 +122,42 @@ class ConvNaive:
 COLUMN_BUFFER_BYTES = 8 << 20
 
 
-def examples_per_chunk(n: int, bytes_per_example: int) -> int:
-    """How many examples' columns fit the column buffer (at least one, at most the batch)."""
-    return max(1, min(n, COLUMN_BUFFER_BYTES // max(1, bytes_per_example)))
+def examples_per_chunk(x: Tensor, kernel: tuple[int, int], out_size: tuple[int, int]) -> int:
+    """How many examples' columns (C KH KW x Ho Wo each) fit the column buffer (at least 1)."""
+    per_example = x.shape[1] * kernel[0] * kernel[1] * out_size[0] * out_size[1]
+    return max(1, min(x.shape[0], COLUMN_BUFFER_BYTES // (per_example * x.element_size())))
+
+
+def column_chunks(
+    x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> Iterator[tuple[int, int, Tensor]]:
+    """im2col of x (N, C, H, W) a chunk of examples at a time: yields (start, stop, cols) with
+    cols (stop - start, C, KH, KW, Ho, Wo) the windows of x[start:stop] padded by `padding`.
+
+    cols lives in one buffer that the next chunk overwrites (the caller may scribble on it).
+    The padding is done per chunk too, in a small buffer whose zero border is written once.
+    """
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    chunk = examples_per_chunk(x, kernel, (ho, wo))
+    padded = x.new_zeros((chunk, c, h + 2 * ph, w + 2 * pw))
+    buffer = x.new_empty((chunk, c, kh, kw, ho, wo))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        unpad2d(padded[: stop - start], padding).copy_(x[start:stop])
+        # The strided window view copied into the buffer is the im2col copy.
+        buffer[: stop - start].copy_(sliding_windows(padded[: stop - start], kernel, stride))
+        yield start, stop, buffer[: stop - start]
 
 
 class Conv:
     """Convolution as matrix multiplies: im2col copies every window into a column, then
     out = W (F, C KH KW) @ cols (C KH KW, Ho Wo) for each example (batched, per group).
 
-    The batch is done in chunks that reuse one small column buffer. Only the padded input is
-    kept for the backward pass, which rebuilds each chunk's columns (a cheap copy next to the
-    matmuls) for dW = sum of dout @ cols^T; dx is col2im of W^T @ dout, in the same buffer."""
+    The batch goes through in chunks that reuse one small column buffer. Only x is kept for
+    the backward pass, which rebuilds each chunk's columns (a cheap copy next to the matmuls)
+    for dW = sum of dout @ cols^T; dx is col2im of W^T @ dout, computed in the same buffer."""
 
     @staticmethod
     def forward(
@@ -145,29 +171,22 @@ class Conv:
         stride, padding, ho, wo = check_conv_args(x, w, b, stride, padding, groups, "Conv")
         n = x.shape[0]
         f, c_per_group, kh, kw = w.shape
-        xp = pad2d(x, padding)
         rows = c_per_group * kh * kw  # one column per output pixel, this many rows per group
         w_mat = w.reshape(groups, f // groups, rows)
         out = x.new_empty((n, groups, f // groups, ho * wo))  # (N, G, F/G, L) is (N, F, Ho, Wo)
-        chunk = examples_per_chunk(n, groups * rows * ho * wo * x.element_size())
-        buffer = x.new_empty((chunk, groups * c_per_group, kh, kw, ho, wo))
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            cols = buffer[: stop - start]
-            # im2col: copying the strided window view into the buffer is the one copy.
-            cols.copy_(sliding_windows(xp[start:stop], (kh, kw), stride))
+        for start, stop, cols in column_chunks(x, (kh, kw), stride, padding):
             cols_mat = cols.view(stop - start, groups, rows, ho * wo)
             torch.matmul(w_mat, cols_mat, out=out[start:stop])  # one GEMM per example and group
         out = out.view(n, f, ho, wo)
         if b is not None:
             out += b.view(1, f, 1, 1)
-        return out, (xp, w, b is not None, stride, padding, groups)
+        return out, (x, w, b is not None, stride, padding, groups)
 
     @staticmethod
     def backward(dout: Tensor, cache: Cache) -> tuple[Tensor, Tensor, Tensor | None]:
         """Returns dx, dw, db (None when the forward had no bias)."""
-        xp, w, has_bias, (sh, sw), padding, groups = cache
-        n = xp.shape[0]
+        x, w, has_bias, stride, padding, groups = cache
+        n, c, h, wd = x.shape
         f, c_per_group, kh, kw = w.shape
         ho, wo = dout.shape[2:]
         rows = c_per_group * kh * kw
@@ -175,18 +194,18 @@ class Conv:
         db = dout.sum((0, 2, 3)) if has_bias else None
         w_t = w.reshape(groups, f // groups, rows).transpose(1, 2)  # (G, C/G KH KW, F/G)
         dw = w.new_zeros((groups, f // groups, rows))
-        dxp = torch.zeros_like(xp)
-        chunk = examples_per_chunk(n, groups * rows * ho * wo * xp.element_size())
-        buffer = xp.new_empty((chunk, groups * c_per_group, kh, kw, ho, wo))
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            cols = buffer[: stop - start]
-            cols.copy_(sliding_windows(xp[start:stop], (kh, kw), (sh, sw)))
+        dx = x.new_empty(x.shape)
+        # Gradient of one padded chunk: col2im sums into it, then its interior goes to dx.
+        chunk = examples_per_chunk(x, (kh, kw), (ho, wo))
+        dpadded = x.new_empty((chunk, c, h + 2 * padding[0], wd + 2 * padding[1]))
+        for start, stop, cols in column_chunks(x, (kh, kw), stride, padding):
             cols_mat = cols.view(stop - start, groups, rows, ho * wo)
             # dW = sum over examples of dout_n @ cols_n^T (the per-example products are small).
             dw += torch.matmul(dout_mat[start:stop], cols_mat.transpose(-1, -2)).sum(0)
-            # The columns are spent: the same buffer takes their gradient W^T @ dout, which
-            # col2im (fold_windows) adds back where each window sat in the padded input.
+            # The columns are spent: their buffer takes the columns' gradient W^T @ dout, which
+            # col2im (fold_windows) adds back where each window sat in the padded chunk.
             torch.matmul(w_t, dout_mat[start:stop], out=cols_mat)
-            fold_windows(cols, xp.shape[2:], (sh, sw), into=dxp[start:stop])
-        return unpad2d(dxp, padding), dw.view(w.shape), db
+            chunk_grad = dpadded[: stop - start].zero_()
+            fold_windows(cols, chunk_grad.shape[2:], stride, into=chunk_grad)
+            dx[start:stop] = unpad2d(chunk_grad, padding)
+        return dx, dw.view(w.shape), db
