@@ -4,9 +4,10 @@ backward) on a LeNet-sized and a ResNet-sized layer, float32. Prints each time a
     .venv/bin/python benchmarks/bench_conv.py [--device cpu|cuda] [--repeats 5] [--threads N]
         [--retain-memory]
 
-im2col materializes big buffers (231 MB of columns for the ResNet layer). On machines where
-fresh pages are slow to fault in, that allocation can dominate; --retain-memory tells glibc
-to keep freed memory for reuse (for both contenders), to show the cost without it.
+im2col runs a few examples at a time in a small reused column buffer (the whole ResNet batch
+would need 231 MB of columns). On machines where fresh pages are slow to fault in, big
+allocations can dominate; --retain-memory tells glibc to keep freed memory for reuse (for both
+contenders), to show the cost without it. The machine is shared: run it a few times.
 """
 
 import argparse

@@ -235,3 +235,25 @@ def test_conv_transpose_bad_input():
         )
     with pytest.raises(UserError, match=r"expected w.shape\[0\] == Cin = 2"):
         ConvTranspose.forward(randn(1, 2, 3, 3), randn(3, 2, 3, 3), None)
+
+
+@pytest.mark.parametrize("buffer_bytes", [1, 700, 5000])
+def test_conv_batch_split_into_several_column_chunks(monkeypatch, buffer_bytes):
+    """A tiny column buffer forces many uneven chunks: results must not change."""
+    from scratchdl.scratch.layers import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "COLUMN_BUFFER_BYTES", buffer_bytes)
+    torch.manual_seed(0)
+    x = torch.randn(7, 4, 9, 8, dtype=torch.float64, requires_grad=True)
+    ref = nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 2), groups=2).double()
+    out, cache = Conv.forward(
+        x.detach(), ref.weight.detach(), ref.bias.detach(), stride=(2, 1), padding=(1, 2), groups=2
+    )
+    expected = ref(x)
+    dout = torch.randn_like(expected)
+    expected.backward(dout)
+    dx, dw, db = Conv.backward(dout, cache)
+    torch.testing.assert_close(out, expected.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(dx, x.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(dw, ref.weight.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(db, ref.bias.grad, rtol=0, atol=1e-12)
