@@ -155,3 +155,20 @@ def test_grad_clip_changes_the_trajectory(tiny_recipe: Path, tmp_path: Path) -> 
     again = run_recipe(base, out=tmp_path / "c", quiet=True)["final"]["train_loss"]
     assert a == again  # same seed, same result
     assert b > a  # tiny steps: clipping to norm 0.01 slows the first epoch down
+
+
+def test_trained_model_reloads_with_its_test_accuracy(tiny_recipe: Path, tmp_path: Path) -> None:
+    import torch
+
+    from scratchdl.train.restore import load_trained_model
+
+    run_dir = tmp_path / "r"
+    proc = run_cli(
+        "run", str(tiny_recipe), "--out", str(run_dir), "--epochs", "2", "--json", check=True
+    )
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    model, cfg, splits = load_trained_model(run_dir)
+    with torch.no_grad():
+        acc = (model(splits.test.x).argmax(1) == splits.test.y).double().mean().item()
+    assert acc == pytest.approx(summary["test_accuracy"], abs=1e-12)
+    assert cfg["recipe"] == "tiny-digits"
