@@ -1,0 +1,274 @@
+"""`scratchdl ablate`: a recipe against a grid of variants, with the change from the base recipe.
+
+Each `--vary key=v1,v2,...` is one axis; the variants are the cartesian product of all axes,
+and the unmodified recipe is always the first (reference) row. Every (variant, seed) config is
+resolved before anything trains, so a typo costs nothing, and stored runs of an identical
+config are reused, so a repeated or interrupted ablation trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from scratchdl.config import Config, get_dotted
+from scratchdl.errors import UserError
+from scratchdl.recipes import load_recipe
+from scratchdl.store import RunStore, lower_is_better, runs_root
+from scratchdl.workbench.charts import STYLE, plt, save
+from scratchdl.workbench.compare import ensure_run
+from scratchdl.workbench.stats import mean_std
+
+_CLOSING = {"[": "]", "(": ")", "{": "}"}
+
+
+def split_values(text: str) -> list[str]:
+    """'1,[64,32],"a,b"' -> ['1', '[64,32]', '"a,b"']: commas split only outside brackets/quotes."""
+    parts, current, stack, quote = [], [], [], None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in _CLOSING:
+            stack.append(_CLOSING[char])
+        elif char in _CLOSING.values():
+            if not stack or stack.pop() != char:
+                raise UserError(f"unbalanced {char!r} in {text!r}: check the brackets")
+        elif char == "," and not stack:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    if stack or quote:
+        raise UserError(f"unclosed {stack[-1] if stack else quote!r} in {text!r}")
+    parts.append("".join(current).strip())
+    return parts
+
+
+def parse_vary(item: str) -> tuple[str, list[str]]:
+    """'model.hidden=[32],[64,32]' -> ('model.hidden', ['[32]', '[64,32]'])."""
+    key, sep, rest = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"--vary expects key=v1,v2,... (e.g. optimizer.lr=0.1,0.01), got {item!r}")
+    values = split_values(rest) if rest.strip() else []
+    if not values or any(v == "" for v in values):
+        raise UserError(f"--vary {key}: expected one or more comma-separated values, got {rest!r}")
+    return key, values
+
+
+def format_value(value: Any) -> str:
+    """A resolved config value as a short label: [64, 32] -> '[64,32]', 0.001 -> '0.001'."""
+    if isinstance(value, list):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def ablate(
+    recipe: str,
+    vary: list[str],
+    *,
+    seeds: int = 1,
+    epochs: int | None = None,
+    metric: str | None = None,
+    overrides: list[str] | None = None,
+    out: str | Path | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Train the base recipe and every variant over `seeds` seeds; table, JSON and chart.
+
+    Returns {'metric', 'rows', 'table', 'trained', 'out', 'charts', 'chart_kind'}. rows[0] is the
+    base; each row has variant, overrides, settings (resolved values of the varied keys), is_base,
+    n, mean, std, values (one per seed) and change (mean - base mean).
+    """
+    if not vary:
+        raise UserError("ablate needs at least one --vary key=v1,v2,... (the grid is empty)")
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    axes = [parse_vary(item) for item in vary]
+    keys = [key for key, _ in axes]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise UserError(f"--vary {key} is given twice: put all its values in one --vary")
+    if "train.seed" in keys:
+        raise UserError("--vary train.seed: use --seeds N to repeat every variant over seeds")
+    # --epochs goes first so that a varied train.epochs still wins
+    common = [*(overrides or []), *([f"train.epochs={epochs}"] if epochs is not None else [])]
+    variants: list[list[str]] = [[]]  # the base recipe, then the grid
+    variants += [
+        [f"{k}={v}" for k, v in zip(keys, combo, strict=True)]
+        for combo in itertools.product(*(values for _, values in axes))
+    ]
+    # resolve everything first: an unknown key or bad value fails before any training
+    configs: list[list[Config]] = [
+        [load_recipe(recipe, [*common, *variant, f"train.seed={seed}"]) for seed in range(seeds)]
+        for variant in variants
+    ]
+    base = configs[0][0]
+    m = metric or base["target"]["metric"]
+    store = RunStore()
+    rows, trained = [], 0
+    for variant, per_seed in zip(variants, configs, strict=True):
+        label = variant_label(keys, per_seed[0], is_base=not variant)
+        values = []
+        for seed, cfg in enumerate(per_seed):
+            run_id, final, fresh = ensure_run(store, cfg)
+            trained += fresh
+            if m not in final:
+                have = ", ".join(sorted(final))
+                raise UserError(f"{label}: runs have no metric {m!r} (have {have}); pick --metric")
+            values.append(float(final[m]))
+            verb = "trained" if fresh else "reused"
+            log(f"{label} seed {seed}: {m} {values[-1]:.4f} ({verb} {run_id})")
+        mean, std = mean_std(values)
+        rows.append(
+            {
+                "variant": label,
+                "overrides": variant,
+                "settings": {k: get_dotted(per_seed[0], k) for k in keys},
+                "is_base": not variant,
+                "n": len(values),
+                "mean": mean,
+                "std": std,
+                "values": values,
+            }
+        )
+    for row in rows:
+        row["change"] = row["mean"] - rows[0]["mean"]
+    out_dir = Path(out) if out else runs_root() / f"ablate-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = format_table(rows, m, base["recipe"])
+    (out_dir / "ablate.md").write_text(table)
+    (out_dir / "ablate.json").write_text(
+        json.dumps({"recipe": base["recipe"], "metric": m, "seeds": seeds, "rows": rows}, indent=1)
+    )
+    charts, chart_kind = ablate_chart(rows, keys, m, seeds, base["recipe"], out_dir / "ablate")
+    return {
+        "metric": m,
+        "rows": rows,
+        "table": table,
+        "trained": trained,
+        "out": str(out_dir),
+        "charts": [str(p) for p in charts],
+        "chart_kind": chart_kind,
+    }
+
+
+def variant_label(keys: list[str], cfg: Config, *, is_base: bool) -> str:
+    """'optimizer.lr=0.1, model.hidden=[64]'; the base row shows the recipe's own values."""
+    text = ", ".join(f"{k}={format_value(get_dotted(cfg, k))}" for k in keys)
+    return f"base ({text})" if is_base else text
+
+
+def format_table(rows: list[dict[str, Any]], metric: str, recipe: str) -> str:
+    better = "lower" if lower_is_better(metric) else "higher"
+    lines = [
+        f"| variant | seeds | {metric} mean ± std | change vs base |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        change = "-" if r["is_base"] else f"{r['change']:+.4f}"
+        lines.append(f"| {r['variant']} | {r['n']} | {r['mean']:.4f} ± {r['std']:.4f} | {change} |")
+    lines.append(
+        f"\nAblation of {recipe}; {better} is better; change = variant mean - base mean; "
+        "std is the sample std over seeds (0 with one seed)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def ablate_chart(
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    metric: str,
+    seeds: int,
+    recipe: str,
+    path_stem: Path,
+) -> tuple[list[Path], str]:
+    """A line over the value when one numeric key varies, else horizontal bars; base highlighted.
+
+    Returns the written paths and the kind of chart ('line' or 'bars').
+    """
+    name = metric.replace("_", " ")
+    title = f"Ablation of {recipe}: {name}, mean ± std over {seeds} seed(s)"
+    one_numeric = len(keys) == 1 and all(_is_number(r["settings"][keys[0]]) for r in rows)
+    with plt.rc_context(STYLE):
+        colors = [c["color"] for c in plt.rcParams["axes.prop_cycle"]]
+        if one_numeric:
+            fig = _line(rows, keys[0], name, colors)
+        else:
+            fig = _bars(rows, name, colors)
+        fig.axes[0].set_title(title)
+        return save(fig, path_stem), "line" if one_numeric else "bars"
+
+
+def _line(rows, key: str, ylabel: str, colors: list[str]):
+    points = sorted((r["settings"][key], r["mean"], r["std"]) for r in rows if not r["is_base"])
+    xs, means, stds = (list(t) for t in zip(*points, strict=True))
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    ax.errorbar(xs, means, yerr=stds, marker="o", ms=4, capsize=3, color=colors[0], label="variant")
+    base = rows[0]
+    ax.axhline(base["mean"], color=colors[1], ls="--", lw=0.9)
+    ax.errorbar(
+        [base["settings"][key]],
+        [base["mean"]],
+        yerr=[base["std"]],
+        marker="D",
+        ms=6,
+        capsize=3,
+        color=colors[1],
+        ls="none",
+        label=f"base recipe ({key}={format_value(base['settings'][key])}, dashed)",
+    )
+    positive = [x for x in xs + [base["settings"][key]] if x > 0]
+    if len(positive) == len(xs) + 1 and max(positive) / min(positive) >= 100:
+        ax.set_xscale("log")  # a sweep over decades (learning rates) reads best on a log axis
+    ax.set_xlabel(key)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig
+
+
+def _bars(rows, xlabel: str, colors: list[str]):
+    height = max(1.8, 0.32 * len(rows) + 1.0)
+    fig, ax = plt.subplots(figsize=(5.2, height))
+    ys = list(range(len(rows)))
+    means = [r["mean"] for r in rows]
+    stds = [r["std"] for r in rows]
+    ax.barh(
+        ys,
+        means,
+        xerr=stds,
+        capsize=3,
+        color=[colors[1] if r["is_base"] else colors[0] for r in rows],
+        edgecolor="black",
+        linewidth=0.6,
+        error_kw={"elinewidth": 0.8},
+    )
+    ax.axvline(rows[0]["mean"], color="black", ls="--", lw=0.7)
+    low = min(m - s for m, s in zip(means, stds, strict=True))
+    high = max(m + s for m, s in zip(means, stds, strict=True))
+    pad = max((high - low) * 0.3, 1e-3)
+    left = low - pad
+    if left < 0 <= min(means):
+        left = 0.0  # never show a negative range for a non-negative metric
+    ax.set_xlim(left, high + pad)  # zoom on the differences, as papers do
+    # the numbers sit in a column right of every bar, clear of error bars and the base line
+    for y, r in zip(ys, rows, strict=True):
+        text = f"{r['mean']:.4f}" if r["is_base"] else f"{r['change']:+.4f}"
+        ax.text(high + pad * 0.08, y, text, va="center", fontsize=7)
+    ax.set_yticks(ys, [r["variant"] for r in rows])
+    ax.invert_yaxis()  # base on top, as in a table
+    ax.set_xlabel(f"{xlabel} (dashed: base; labels: change vs base)")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
