@@ -189,3 +189,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(result["table"], end="")
     print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
     return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.ablate import ablate
+
+    result = ablate(
+        args.recipe,
+        args.vary,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        metric=args.metric,
+        overrides=args.set,
+        out=args.out,
+    )
+    print(result["table"], end="")
+    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.search import search
+
+    result = search(
+        args.recipe,
+        args.space,
+        method=args.method,
+        trials=args.trials,
+        epochs=args.epochs,
+        metric=args.metric,
+        seed=args.seed,
+        eta=args.eta,
+        out=args.out,
+    )
+    print(result["table"], end="")
+    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
+    return 0

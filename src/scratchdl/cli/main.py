@@ -53,6 +53,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="folder for compare.md/.json/.png/.pdf")
     s.set_defaults(func=commands.cmd_compare)
 
+    s = sub.add_parser("ablate", help="a grid of variants of one recipe against the base")
+    s.add_argument("recipe")
+    s.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="values to try for a key (repeat for a grid)",
+    )
+    s.add_argument("--seeds", type=int, default=1)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--metric")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
+    s.add_argument("--out")
+    s.set_defaults(func=commands.cmd_ablate)
+
+    s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
+    s.add_argument("recipe")
+    s.add_argument(
+        "--space",
+        action="append",
+        required=True,
+        metavar="KEY=loguniform(A,B)|uniform(A,B)|int(A,B)|choice(..)",
+    )
+    s.add_argument("--method", choices=["grid", "random", "halving"], default="random")
+    s.add_argument("--trials", type=int, default=8)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--metric", help="validation metric to select on (default val_accuracy)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    s.add_argument("--eta", type=int, default=3, help="halving: keep 1/eta per rung")
+    s.add_argument("--out")
+    s.set_defaults(func=commands.cmd_search)
+
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     s = msub.add_parser("list", help="registered models and their options")
