@@ -1,0 +1,267 @@
+"""`scratchdl robust`: test accuracy of trained runs under image corruptions at graded severities.
+
+Each run's test split is taken back to pixel space [0, 1] (undoing the run's standardisation),
+corrupted, standardised again and fed to the model. The corruption draws depend only on
+(seed, corruption, severity, batch_size), so every run in one call sees the same corrupted
+images and the comparison between models is paired.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scratchdl.errors import UserError
+from scratchdl.store import runs_root
+from scratchdl.train.device import resolve_device
+from scratchdl.train.restore import load_trained_model
+from scratchdl.train.run import load_run_config
+from scratchdl.workbench.corruptions import CORRUPTIONS, get_corruption
+from scratchdl.workbench.radar import pretty, radar_chart, severity_chart
+
+Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+@torch.no_grad()
+def accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    device: torch.device,
+    transform: Transform | None = None,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Fraction of x [N, C, H, W] classified as y [N], optionally transforming each batch first."""
+    correct = 0
+    for start in range(0, len(y), batch_size):
+        xb = x[start : start + batch_size].to(device)
+        if transform is not None:
+            xb = transform(xb, generator)
+        pred = model(xb).argmax(dim=1)
+        correct += int((pred == y[start : start + batch_size].to(device)).sum())
+    return correct / max(len(y), 1)
+
+
+def to_pixels(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    """Undo a run's standardisation: x * std + mean, clamped to [0, 1] (rounding leaves 1e-7)."""
+    if all(m == 0 for m in mean) and all(s == 1 for s in std):
+        return x
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x * s + m).clamp_(0.0, 1.0)
+
+
+def corrupted_input(name: str, severity: int, mean: list[float], std: list[float]) -> Transform:
+    """Pixel batch in [0, 1] -> corruption -> standardised as the run's model expects."""
+    fn = get_corruption(name)
+    identity = all(m == 0 for m in mean) and all(s == 1 for s in std)
+
+    def transform(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        out = fn(pixels, severity, generator)
+        if identity:
+            return out
+        m = torch.tensor(mean, dtype=out.dtype, device=out.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=out.dtype, device=out.device).view(1, -1, 1, 1)
+        return out.sub_(m).div_(s)  # `out` is a fresh tensor: in place is safe
+
+    return transform
+
+
+def _check_args(
+    run_dirs: list[str | Path], corruptions: list[str] | None, severities: list[int], bs: int
+) -> tuple[list[str], list[int]]:
+    if not run_dirs:
+        raise UserError("robust needs at least one RUN_DIR (a folder made by `scratchdl run`)")
+    names = list(CORRUPTIONS) if corruptions is None else list(dict.fromkeys(corruptions))
+    if not names:
+        raise UserError(
+            f"robust needs at least one corruption: choose from {', '.join(CORRUPTIONS)}"
+        )
+    for name in names:
+        get_corruption(name)  # unknown name -> UserError listing the allowed ones
+    ok = [isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 5 for s in severities]
+    if not severities or not all(ok):
+        raise UserError(
+            f"severities: expected integers in 1..5 (clean accuracy is always measured), "
+            f"got {list(severities)}"
+        )
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        raise UserError(f"batch_size: expected a positive int, got {bs!r}")
+    return names, sorted(set(severities))
+
+
+def _labels(infos: list[dict[str, Any]]) -> list[str]:
+    """Recipe names when they tell the runs apart, else run folder names, else run ids."""
+    for key in ("recipe", "dir_name", "run_id"):
+        labels = [info[key] for info in infos]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{info['run_id']} ({i})" for i, info in enumerate(infos)]
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    names: list[str],
+    severities: list[int],
+    *,
+    seed: int,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Clean and corrupted test accuracy of one run (see robust() for the row's keys)."""
+    model, cfg, splits = load_trained_model(run_dir)
+    _, meta = load_run_config(run_dir)
+    device = resolve_device("auto")
+    model.to(device)
+    test = splits.test
+    clean = accuracy(model, test.x, test.y, batch_size=batch_size, device=device)
+    pixels = to_pixels(test.x, splits.info.mean, splits.info.std)  # once, not per corruption
+    by_severity: dict[str, dict[str, float]] = {}
+    for name in names:
+        by_severity[name] = {}
+        for sev in severities:
+            # a fixed stream per (corruption, severity): every run sees the same corrupted images
+            stream = seed * 100 + 10 * list(CORRUPTIONS).index(name) + sev
+            gen = torch.Generator().manual_seed(stream)
+            transform = corrupted_input(name, sev, splits.info.mean, splits.info.std)
+            by_severity[name][str(sev)] = accuracy(
+                model,
+                pixels,
+                test.y,
+                batch_size=batch_size,
+                device=device,
+                transform=transform,
+                generator=gen,
+            )
+    per_corruption = {n: sum(v.values()) / len(v) for n, v in by_severity.items()}
+    return {
+        "run_dir": str(run_dir),
+        "dir_name": Path(run_dir).resolve().name,
+        "run_id": meta.get("run_id", Path(run_dir).name),
+        "recipe": cfg.get("recipe", "?"),
+        "dataset": splits.info.name,
+        "n_test": len(test),
+        "clean_accuracy": clean,
+        "accuracy": by_severity,
+        "corruption_accuracy": per_corruption,
+        "mean_corruption_accuracy": sum(per_corruption.values()) / len(per_corruption),
+    }
+
+
+def robust(
+    run_dirs: list[str | Path],
+    corruptions: list[str] | None = None,
+    severities: list[int] = [1, 2, 3, 4, 5],  # noqa: B006 - never mutated
+    out: str | Path | None = None,
+    seed: int = 0,
+    batch_size: int = 1000,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every run under every corruption x severity; write tables and charts to `out`.
+
+    Returns {"rows": one dict per run (label, recipe, run_id, clean_accuracy, accuracy:
+    corruption -> severity -> acc, corruption_accuracy: corruption -> mean over severities,
+    mean_corruption_accuracy), "table": Markdown, "out": folder, "charts": PNG/PDF paths}.
+    The folder gets robust.md, robust.json, radar.png/.pdf and severity.png/.pdf.
+    """
+    names, sevs = _check_args(run_dirs, corruptions, severities, batch_size)
+    rows = []
+    for run_dir in run_dirs:
+        row = evaluate_run(run_dir, names, sevs, seed=seed, batch_size=batch_size)
+        rows.append(row)
+        if log:
+            log(
+                f"{row['recipe']} ({row['run_id']}): clean {row['clean_accuracy']:.4f}, "
+                f"mean corruption accuracy {row['mean_corruption_accuracy']:.4f}"
+            )
+    for row, label in zip(rows, _labels(rows), strict=True):
+        row["label"] = label
+
+    out_dir = Path(out) if out else runs_root() / f"robust-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = format_table(rows, names, sevs, seed)
+    (out_dir / "robust.md").write_text(table)
+    report = {
+        "corruptions": names,
+        "severities": sevs,
+        "seed": seed,
+        "batch_size": batch_size,
+        "rows": rows,
+    }
+    (out_dir / "robust.json").write_text(json.dumps(report, indent=1))
+    charts = radar_chart(
+        names,
+        {r["label"]: [r["corruption_accuracy"][n] for n in names] for r in rows},
+        clean={r["label"]: r["clean_accuracy"] for r in rows},
+        title=radar_title(rows, sevs),
+        path_stem=out_dir / "radar",
+    )
+    charts += severity_chart(
+        {
+            n: {
+                r["label"]: [r["clean_accuracy"], *(r["accuracy"][n][str(s)] for s in sevs)]
+                for r in rows
+            }
+            for n in names
+        },
+        [0, *sevs],
+        title=f"Test accuracy vs corruption severity ({_datasets(rows)})",
+        path_stem=out_dir / "severity",
+    )
+    return {"rows": rows, "table": table, "out": str(out_dir), "charts": [str(p) for p in charts]}
+
+
+def _datasets(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(dict.fromkeys(r["dataset"] for r in rows))
+
+
+def radar_title(rows: list[dict[str, Any]], sevs: list[int]) -> str:
+    span = f"severity {sevs[0]}" if len(sevs) == 1 else f"mean over severities {_span(sevs)}"
+    return f"Accuracy under corruption ({_datasets(rows)}, {span})"
+
+
+def _span(sevs: list[int]) -> str:
+    if len(sevs) == 1:
+        return str(sevs[0])
+    contiguous = sevs == list(range(sevs[0], sevs[-1] + 1))
+    return f"{sevs[0]}-{sevs[-1]}" if contiguous else ",".join(map(str, sevs))
+
+
+def _bold_best(values: list[float], multi: bool) -> list[str]:
+    best = max(values)
+    return [f"**{v:.4f}**" if multi and v == best else f"{v:.4f}" for v in values]
+
+
+def format_table(rows: list[dict[str, Any]], names: list[str], sevs: list[int], seed: int) -> str:
+    """Summary table (best per column in bold) and a per-severity table, as Markdown."""
+    multi = len(rows) > 1
+    columns = [
+        [r["clean_accuracy"] for r in rows],
+        *([r["corruption_accuracy"][n] for r in rows] for n in names),
+        [r["mean_corruption_accuracy"] for r in rows],
+    ]
+    cells = [_bold_best(col, multi) for col in columns]
+    head = ["run", "clean", *(pretty(n) for n in names), "mean corr."]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for i, r in enumerate(rows):
+        lines.append(f"| {r['label']} | " + " | ".join(col[i] for col in cells) + " |")
+    lines.append(
+        f"\nTest accuracy ({_datasets(rows)}); each corruption column is the mean over "
+        f"severities {_span(sevs)}; mean corr. = mean over corruptions and severities; "
+        f"corruption seed {seed}."
+    )
+    lines += ["", "Accuracy by severity:", ""]
+    lines.append("| run | corruption | " + " | ".join(f"s{s}" for s in sevs) + " |")
+    lines.append("|---|---" + "|---:" * len(sevs) + "|")
+    for r in rows:
+        for n in names:
+            accs = " | ".join(f"{r['accuracy'][n][str(s)]:.4f}" for s in sevs)
+            lines.append(f"| {r['label']} | {pretty(n)} | {accs} |")
+    return "\n".join(lines) + "\n"
