@@ -76,6 +76,10 @@ def _epochs_done(run_dir: Path) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from scratchdl.store import RunStore
 
+    if args.curves or args.confusion:
+        report_figures(args)
+        if not args.format:
+            return 0
     runs = RunStore().runs(recipe=args.recipe)
     if args.format:
         from scratchdl.workbench.tables import render as render_table
@@ -225,3 +229,51 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(result["table"], end="")
     print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
     return 0
+
+
+def _severities(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            low, high = (int(t) for t in text.split("-", 1))
+            return list(range(low, high + 1))
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise UserError(
+            f"--severities expects a range like 1-5 or a list like 1,3,5, got {text!r}"
+        ) from None
+
+
+def cmd_robust(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.robust import robust
+
+    corruptions = args.corruptions.split(",") if args.corruptions else None
+    result = robust(
+        args.run_dirs,
+        corruptions=corruptions,
+        severities=_severities(args.severities),
+        out=args.out,
+        log=print,
+    )
+    print(result["table"], end="")
+    print(f"tables and charts in {result['out']}")
+    return 0
+
+
+def report_figures(args: argparse.Namespace) -> None:
+    """--curves / --confusion: figures of chosen runs, as PNG and PDF."""
+    import time
+
+    from scratchdl.store import runs_root
+    from scratchdl.workbench.figures import confusion_figure, curves_overlay
+
+    out = (
+        Path(args.figures)
+        if args.figures
+        else runs_root() / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    if args.curves:
+        paths = curves_overlay(args.curves, args.curve_metric, out / f"curves-{args.curve_metric}")
+        print(f"wrote {', '.join(map(str, paths))}")
+    if args.confusion:
+        _, paths = confusion_figure(args.confusion, out / "confusion")
+        print(f"wrote {', '.join(map(str, paths))}")

@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["md", "latex", "csv"], help="mean +- std per recipe as a table"
     )
     s.add_argument("--out", help="write the --format table to this file")
+    s.add_argument("--curves", nargs="+", metavar="RUN_DIR", help="overlay these runs' curves")
+    s.add_argument("--curve-metric", default="val_accuracy", help="for --curves")
+    s.add_argument("--confusion", metavar="RUN_DIR", help="confusion matrix of a trained run")
+    s.add_argument("--figures", metavar="DIR", help="folder for --curves/--confusion figures")
     s.set_defaults(func=commands.cmd_report)
 
     s = sub.add_parser("compare", help="recipes x seeds: mean +- std, paired t-test, bar chart")
@@ -85,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=int, default=3, help="halving: keep 1/eta per rung")
     s.add_argument("--out")
     s.set_defaults(func=commands.cmd_search)
+
+    s = sub.add_parser("robust", help="accuracy of trained runs under image corruptions")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.add_argument("--corruptions", help="comma-separated (default: all)")
+    s.add_argument("--severities", default="1-5", help="e.g. 1-5 or 1,3,5 (default 1-5)")
+    s.add_argument("--out")
+    s.set_defaults(func=commands.cmd_robust)
 
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)

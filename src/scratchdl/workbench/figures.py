@@ -1,0 +1,86 @@
+"""Report figures from run directories: overlaid training curves and a confusion matrix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from scratchdl.errors import UserError
+from scratchdl.workbench.charts import STYLE, plt, save
+
+
+def _history(run_dir: Path) -> tuple[str, list[dict]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no metrics.jsonl: expected a scratchdl run directory")
+    meta = (
+        json.loads((run_dir / "meta.json").read_text()) if (run_dir / "meta.json").is_file() else {}
+    )
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return meta.get("recipe", run_dir.name), rows
+
+
+def curves_overlay(run_dirs: list[str | Path], metric: str, path_stem: Path) -> list[Path]:
+    """One line per run of `metric` against epoch (e.g. val_accuracy, train_loss)."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.6, 3.0))
+        for run_dir in map(Path, run_dirs):
+            label, rows = _history(run_dir)
+            points = [(r["epoch"], r[metric]) for r in rows if metric in r]
+            if not points:
+                have = sorted({k for r in rows for k in r})
+                raise UserError(f"{run_dir} has no {metric!r} per epoch (has {', '.join(have)})")
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=f"{label} ({run_dir.name[-6:]})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_title(f"{metric.replace('_', ' ')} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
+        return save(fig, path_stem)
+
+
+def confusion_matrix(run_dir: str | Path, batch_size: int = 2048) -> tuple[torch.Tensor, list[str]]:
+    """(counts [true, predicted] on the test split, class names) of a trained classify run."""
+    from scratchdl.train.restore import load_trained_model
+
+    model, _, splits = load_trained_model(run_dir)
+    k = splits.info.num_classes
+    counts = torch.zeros(k * k, dtype=torch.long)
+    with torch.no_grad():
+        for i in range(0, len(splits.test.y), batch_size):
+            pred = model(splits.test.x[i : i + batch_size]).argmax(1)
+            true = splits.test.y[i : i + batch_size]
+            counts += torch.bincount(true * k + pred, minlength=k * k)
+    return counts.view(k, k), list(splits.info.classes)
+
+
+def confusion_figure(run_dir: str | Path, path_stem: Path) -> tuple[torch.Tensor, list[Path]]:
+    """Row-normalised confusion matrix heat map (each row: where one true class went)."""
+    counts, classes = confusion_matrix(run_dir)
+    rates = counts.double() / counts.sum(1, keepdim=True).clamp(min=1)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.2, 4.6))
+        im = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                if rates[i, j] >= 0.01:
+                    ax.text(
+                        j,
+                        i,
+                        f"{rates[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if rates[i, j] > 0.6 else "black",
+                    )
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        acc = counts.diag().sum().item() / counts.sum().item()
+        ax.set_title(f"{Path(run_dir).name}: test accuracy {acc:.4f}")
+        fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the true class")
+        return counts, save(fig, path_stem)
