@@ -81,6 +81,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.format:
             return 0
     runs = RunStore().runs(recipe=args.recipe)
+    if args.runs:
+        unknown = sorted(set(args.runs) - {r["id"] for r in runs})
+        if unknown:
+            raise UserError(f"no stored run {', '.join(unknown)} (see `scratchdl report`)")
+        runs = [r for r in runs if r["id"] in set(args.runs)]
     if args.format:
         from scratchdl.workbench.tables import render as render_table
         from scratchdl.workbench.tables import summarize

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("report", help="stored runs as a table")
     s.add_argument("--recipe", help="only runs of this recipe")
+    s.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these run ids")
     s.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
     s.add_argument(
         "--format", choices=["md", "latex", "csv"], help="mean +- std per recipe as a table"
