@@ -53,8 +53,8 @@ def test_best_is_bold_per_metric_and_lower_is_better_for_perplexity() -> None:
 
 def test_csv_round_trips_numbers() -> None:
     lines = to_csv(summarize(RUNS)).splitlines()
-    assert lines[0] == "recipe,metric,n,mean,std,best,seeds"
-    assert lines[1].startswith("a_net,test_accuracy,3,")
+    assert lines[0] == "recipe,variant,metric,n,mean,std,best,seeds"
+    assert lines[1].startswith("a_net,,test_accuracy,3,")
 
 
 def test_unknown_format_is_a_user_error() -> None:
@@ -85,3 +85,14 @@ def test_latex_escapes_and_compiles(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 0
+
+
+def test_variants_of_a_recipe_are_not_averaged_together() -> None:
+    def run(seed: int, hidden: int, value: float, started: str) -> dict:
+        config = {"model": {"hidden": [hidden]}, "train": {"seed": seed}}
+        return {**_run("mlp", seed, value), "config": config, "started_at": started}
+
+    rows = summarize([run(0, 32, 0.80, "1"), run(1, 32, 0.82, "2"), run(0, 64, 0.90, "3")])
+    assert [(r["variant"], r["n"]) for r in rows] == [("base", 2), ("model.hidden=[64]", 1)]
+    assert rows[0]["mean"] == pytest.approx(0.81)
+    assert "mlp (model.hidden=[64])" in to_markdown(rows)
