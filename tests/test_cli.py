@@ -172,3 +172,20 @@ def test_trained_model_reloads_with_its_test_accuracy(tiny_recipe: Path, tmp_pat
         acc = (model(splits.test.x).argmax(1) == splits.test.y).double().mean().item()
     assert acc == pytest.approx(summary["test_accuracy"], abs=1e-12)
     assert cfg["recipe"] == "tiny-digits"
+
+
+def test_augmentation_from_recipe_is_seeded_and_checked(tiny_recipe: Path, tmp_path: Path) -> None:
+    from scratchdl.errors import UserError
+    from scratchdl.recipes import load_recipe
+    from scratchdl.train.run import run_recipe
+
+    sets = ["train.epochs=1", "augment.hflip=0.5", "augment.brightness=0.3", "augment.cutout=2"]
+    aug = load_recipe(str(tiny_recipe), sets)
+    plain = load_recipe(str(tiny_recipe), ["train.epochs=1"])
+    a = run_recipe(aug, out=tmp_path / "a", quiet=True)["final"]["train_loss"]
+    b = run_recipe(aug, out=tmp_path / "b", quiet=True)["final"]["train_loss"]
+    c = run_recipe(plain, out=tmp_path / "c", quiet=True)["final"]["train_loss"]
+    assert a == b and a != c
+    grey = load_recipe(str(tiny_recipe), ["train.epochs=1", "augment.hue=0.1"])
+    with pytest.raises(UserError, match="need colour images"):
+        run_recipe(grey, out=tmp_path / "d", quiet=True)

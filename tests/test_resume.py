@@ -25,16 +25,31 @@ def _summary(proc) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+AUGMENT = [
+    "--set",
+    "augment.hflip=0.5",
+    "--set",
+    "augment.crop_scale=0.7",
+    "--set",
+    "augment.brightness=0.3",
+    "--set",
+    "augment.cutout=3",
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [1, 3])
+@pytest.mark.parametrize("kill_after, extra", [(1, []), (3, []), (2, AUGMENT)])
 def test_sigkill_then_resume_matches_uninterrupted(
-    tiny_recipe: Path, tmp_path: Path, kill_after: int
+    tiny_recipe: Path, tmp_path: Path, kill_after: int, extra: list[str]
 ) -> None:
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
-    full = _summary(run_cli("run", str(tiny_recipe), "--out", str(full_dir), "--json", check=True))
+    full = _summary(
+        run_cli("run", str(tiny_recipe), "--out", str(full_dir), "--json", *extra, check=True)
+    )
 
     killed = run_cli(
         "run",
+        *extra,
         str(tiny_recipe),
         "--out",
         str(cut_dir),

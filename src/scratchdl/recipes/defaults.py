@@ -19,6 +19,15 @@ DEFAULTS: dict[str, Any] = {
         "eval_batch_size": 1024,
     },
     "model": {"name": "mlp"},
+    "augment": {  # training-batch augmentation (scratchdl.train.augment); all off by default
+        "hflip": 0.0,
+        "crop_scale": 1.0,
+        "brightness": 0.0,
+        "contrast": 0.0,
+        "saturation": 0.0,
+        "hue": 0.0,
+        "cutout": 0,
+    },
     "optimizer": {
         "name": "adam",  # sgd, adam, adamw, rmsprop, adagrad
         "lr": 1e-3,

@@ -7,6 +7,7 @@ from typing import Any
 from scratchdl.data import TensorLoader, load_splits
 from scratchdl.models import build_model
 from scratchdl.train import distributed as dist
+from scratchdl.train.augment import build_augment
 from scratchdl.train.device import resolve_device
 from scratchdl.train.optim import build_optimizer, build_scheduler
 from scratchdl.train.run import RunContext
@@ -66,6 +67,7 @@ def classify(ctx: RunContext) -> dict[str, Any]:
         device=device,
         checkpoint_path=ctx.checkpoint_path,
         extra_state={"run_id": ctx.run_id},
+        augment=build_augment(cfg["augment"], info),
     )
     if ctx.resuming and ctx.checkpoint_path.exists():
         trainer.resume_from(ctx.checkpoint_path)

@@ -53,6 +53,7 @@ class Trainer:
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         checkpoint_path: str | Path | None = None,
         extra_state: dict[str, Any] | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.optimizer = optimizer
@@ -64,6 +65,7 @@ class Trainer:
         self.loss_fn = loss_fn or nn.functional.cross_entropy
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.extra_state = extra_state or {}
+        self.augment = augment  # applied to training batches only
         self.use_amp = cfg.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.epoch = 0  # epochs completed
@@ -95,6 +97,8 @@ class Trainer:
         start, seen = time.perf_counter(), 0
         for x, y in bar:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if self.augment is not None:
+                x = self.augment(x)
             with self._autocast():
                 logits = self.model(x)
                 loss = self.loss_fn(logits, y)
