@@ -53,3 +53,27 @@ def test_curves_overlay_writes_png_and_pdf(two_runs, tmp_path: Path) -> None:
         curves_overlay([two_runs[0][0]], "val_bleu", tmp_path / "x")
     with pytest.raises(UserError, match="no metrics.jsonl"):
         curves_overlay([tmp_path], "val_accuracy", tmp_path / "y")
+
+
+def test_ensemble_averages_member_probabilities(two_runs) -> None:
+    import torch
+
+    from scratchdl.train.restore import load_trained_model
+    from scratchdl.workbench.ensemble import ensemble
+
+    dirs = [d for d, _ in two_runs]
+    result = ensemble(dirs)
+    assert [m["accuracy"] for m in result["members"]] == pytest.approx(
+        [s["test_accuracy"] for _, s in two_runs], abs=1e-12
+    )
+    probs, labels = 0, None
+    for d in dirs:  # the same average, by hand
+        model, _, splits = load_trained_model(d)
+        with torch.no_grad():
+            probs = probs + model(splits.test.x).softmax(1)
+        labels = splits.test.y
+    by_hand = (probs.argmax(1) == labels).double().mean().item()
+    assert result["ensemble_accuracy"] == pytest.approx(by_hand, abs=1e-12)
+    assert result["gain"] == pytest.approx(by_hand - max(m["accuracy"] for m in result["members"]))
+    with pytest.raises(UserError, match="at least 2"):
+        ensemble(dirs[:1])

@@ -282,3 +282,15 @@ def report_figures(args: argparse.Namespace) -> None:
     if args.confusion:
         _, paths = confusion_figure(args.confusion, out / "confusion")
         print(f"wrote {', '.join(map(str, paths))}")
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.ensemble import ensemble
+
+    result = ensemble(args.run_dirs)
+    print(render(result["members"], ["recipe", "accuracy", "run_dir"]))
+    print(
+        f"ensemble of {len(result['members'])}: test accuracy {result['ensemble_accuracy']:.4f}, "
+        f"best member {result['best_member']:.4f}, gain {result['gain']:+.4f}"
+    )
+    return 0

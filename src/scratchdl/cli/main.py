@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out")
     s.set_defaults(func=commands.cmd_robust)
 
+    s = sub.add_parser("ensemble", help="average the predictions of several trained runs")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.set_defaults(func=commands.cmd_ensemble)
+
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     s = msub.add_parser("list", help="registered models and their options")
