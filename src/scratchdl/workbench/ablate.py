@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import NullFormatter
+
 from scratchdl.config import Config, get_dotted
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
@@ -232,6 +234,7 @@ def _line(rows, key: str, ylabel: str, colors: list[str]):
     positive = [x for x in xs + [base["settings"][key]] if x > 0]
     if len(positive) == len(xs) + 1 and max(positive) / min(positive) >= 100:
         ax.set_xscale("log")  # a sweep over decades (learning rates) reads best on a log axis
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide
     ax.set_xlabel(key)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

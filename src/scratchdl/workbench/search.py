@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import NullFormatter
+
 from scratchdl.config import Config, get_dotted
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
@@ -318,7 +320,7 @@ def search_chart(
     with plt.rc_context(STYLE):
         colors = [c["color"] for c in plt.rcParams["axes.prop_cycle"]]
         fig, axes = plt.subplots(
-            1, len(dims), figsize=(2.9 * len(dims) + 0.4, 2.7), sharey=True, squeeze=False
+            1, len(dims), figsize=(max(4.2, 2.9 * len(dims) + 0.4), 2.7), sharey=True, squeeze=False
         )
         budgets = sorted({r["epochs"] for r in rows})
         best = next(r for r in rows if r["rung"] == rows[-1]["rung"] and r["kept"])
@@ -361,6 +363,7 @@ def search_chart(
                 ax.set_xlim(-0.5, len(labels) - 0.5)
             elif dim.kind == "loguniform" or _spans_decades(xs_all):
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide
             ax.set_xlabel(dim.key + (" (log scale)" if ax.get_xscale() == "log" else ""))
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel(name)
