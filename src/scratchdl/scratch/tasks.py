@@ -7,6 +7,7 @@ the hand-written code only: no autograd and no torch.optim.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -183,8 +184,6 @@ def linear_scratch(ctx: RunContext) -> dict[str, Any]:
 
 def _epoch_lr_factor(schedule: dict[str, Any], epochs: int):
     """Per-epoch lr multiplier for the linear task: none, step or cosine."""
-    import math
-
     name = schedule["name"]
     if name == "none":
         return lambda e: 1.0
