@@ -182,11 +182,22 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_epochs(epochs: int | None) -> None:
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {epochs}")
+
+
+def _print_study(result: dict) -> int:
+    """The table of a compare/ablate/search, then what was trained and where files went."""
+    print(result["table"], end="")
+    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from scratchdl.workbench.compare import compare
 
-    if args.epochs is not None and args.epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+    _check_epochs(args.epochs)
     result = compare(
         args.recipes,
         seeds=args.seeds,
@@ -195,14 +206,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         overrides=args.set,
         out=args.out,
     )
-    print(result["table"], end="")
-    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
-    return 0
+    return _print_study(result)
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
     from scratchdl.workbench.ablate import ablate
 
+    _check_epochs(args.epochs)
     result = ablate(
         args.recipe,
         args.vary,
@@ -212,14 +222,13 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         overrides=args.set,
         out=args.out,
     )
-    print(result["table"], end="")
-    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
-    return 0
+    return _print_study(result)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from scratchdl.workbench.search import search
 
+    _check_epochs(args.epochs)
     result = search(
         args.recipe,
         args.space,
@@ -231,9 +240,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         eta=args.eta,
         out=args.out,
     )
-    print(result["table"], end="")
-    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
-    return 0
+    return _print_study(result)
 
 
 def _severities(text: str) -> list[int]:
