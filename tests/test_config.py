@@ -90,3 +90,21 @@ def test_overrides_do_not_mutate_input() -> None:
     cfg = {"a": {"b": 1}}
     out = apply_overrides(cfg, ["a.b=2"])
     assert cfg["a"]["b"] == 1 and out["a"]["b"] == 2
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_every_bundled_recipe_resolves_and_its_model_runs(name: str) -> None:
+    import torch
+
+    from scratchdl.models import build_model
+
+    cfg = load_recipe(name)
+    info = describe(cfg)
+    assert info["source"] and info["metric"].startswith("test_")
+    if cfg["task"] != "classify":
+        return  # from-scratch tasks are run end to end in test_scratch_tasks.py
+    options = {k: v for k, v in cfg["model"].items() if k != "name"}
+    model = build_model(
+        cfg["model"]["name"], in_channels=1, num_classes=10, image_size=(28, 28), **options
+    )
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
