@@ -45,7 +45,7 @@ def test_gain_matches_torch(nonlinearity, a):
     assert calculate_gain(nonlinearity, a) == nn.init.calculate_gain(nonlinearity, a)
 
 
-def same_draw(ours, theirs, shape, **kwargs):
+def check_same_draw(ours, theirs, shape, **kwargs):
     a, b = torch.empty(shape, dtype=torch.float64), torch.empty(shape, dtype=torch.float64)
     ours(a, generator=torch.Generator().manual_seed(11), **kwargs)
     theirs(b, generator=torch.Generator().manual_seed(11), **kwargs)
@@ -55,8 +55,8 @@ def same_draw(ours, theirs, shape, **kwargs):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("gain", [1.0, math.sqrt(2.0)])
 def test_xavier_equals_torch(shape, gain):
-    same_draw(xavier_uniform_, nn.init.xavier_uniform_, shape, gain=gain)
-    same_draw(xavier_normal_, nn.init.xavier_normal_, shape, gain=gain)
+    check_same_draw(xavier_uniform_, nn.init.xavier_uniform_, shape, gain=gain)
+    check_same_draw(xavier_normal_, nn.init.xavier_normal_, shape, gain=gain)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -64,8 +64,8 @@ def test_xavier_equals_torch(shape, gain):
 @pytest.mark.parametrize("nonlinearity,a", [("relu", 0), ("leaky_relu", 0.1), ("leaky_relu", 0)])
 def test_kaiming_equals_torch(shape, mode, nonlinearity, a):
     kw = dict(a=a, mode=mode, nonlinearity=nonlinearity)
-    same_draw(kaiming_uniform_, nn.init.kaiming_uniform_, shape, **kw)
-    same_draw(kaiming_normal_, nn.init.kaiming_normal_, shape, **kw)
+    check_same_draw(kaiming_uniform_, nn.init.kaiming_uniform_, shape, **kw)
+    check_same_draw(kaiming_normal_, nn.init.kaiming_normal_, shape, **kw)
 
 
 def test_defaults_equal_torch_defaults():
@@ -73,7 +73,7 @@ def test_defaults_equal_torch_defaults():
     for ours, theirs in [(kaiming_uniform_, nn.init.kaiming_uniform_),
                          (kaiming_normal_, nn.init.kaiming_normal_),
                          (xavier_uniform_, nn.init.xavier_uniform_)]:  # fmt: skip
-        same_draw(ours, theirs, (32, 16, 3, 3))
+        check_same_draw(ours, theirs, (32, 16, 3, 3))
 
 
 def check_stats(w: torch.Tensor, std: float, uniform: bool):

@@ -86,7 +86,7 @@ CASES = [
 ]
 
 
-def run_twins(ours_cls, torch_cls, hp, torch_hp=None, steps=STEPS, drop_grad_every=0):
+def check_twins(ours_cls, torch_cls, hp, torch_hp=None, steps=STEPS, drop_grad_every=0):
     """Run both optimizers on the same problem; return the max parameter gap over all steps."""
     X, Y, init = make_problem()
     ours = [p.clone().requires_grad_() for p in init]
@@ -113,13 +113,13 @@ def run_twins(ours_cls, torch_cls, hp, torch_hp=None, steps=STEPS, drop_grad_eve
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_trajectory_matches_torch(case, weight_decay, foreach):
     _, ours_cls, torch_cls, hp = case
-    run_twins(ours_cls, torch_cls, {**hp, "weight_decay": weight_decay}, {"foreach": foreach})
+    check_twins(ours_cls, torch_cls, {**hp, "weight_decay": weight_decay}, {"foreach": foreach})
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_trajectory_with_skipped_gradients(case):
     _, ours_cls, torch_cls, hp = case
-    run_twins(ours_cls, torch_cls, {**hp, "weight_decay": 0.01}, drop_grad_every=3, steps=40)
+    check_twins(ours_cls, torch_cls, {**hp, "weight_decay": 0.01}, drop_grad_every=3, steps=40)
 
 
 @pytest.mark.parametrize(
