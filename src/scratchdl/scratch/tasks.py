@@ -7,7 +7,6 @@ the hand-written code only: no autograd and no torch.optim.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ from scratchdl.scratch.nets import ConvNet, FullyConnectedNet, ScratchNet, TwoLa
 from scratchdl.scratch.optim import build_optimizer
 from scratchdl.scratch.schedules import build_schedule
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
+from scratchdl.train.optim import lr_factor as schedule_factor
 from scratchdl.train.run import RunContext
 from scratchdl.train.seeding import data_order_seed, rng_state, seed_everything, set_rng_state
 from scratchdl.train.tasks import register_task
@@ -145,14 +145,16 @@ def linear_scratch(ctx: RunContext) -> dict[str, Any]:
     state = _resume_state(ctx)
     if state is not None:
         clf.W, history, start_epoch = state["model"]["W"], list(state["history"]), state["epoch"]
-    lr_factor = _epoch_lr_factor(cfg["schedule"], epochs)
+    # the shared schedule, stepped once per epoch (one "step" = one epoch here)
+    lr_factor = schedule_factor(cfg["schedule"], steps_per_epoch=1, total_steps=epochs)
     train_seconds = 0.0
     for epoch in range(start_epoch + 1, epochs + 1):
         t0 = time.perf_counter()
+        lr = cfg["optimizer"]["lr"] * lr_factor(epoch - 1)
         losses = clf.train(
             splits.train.x,
             splits.train.y,
-            lr=cfg["optimizer"]["lr"] * lr_factor(epoch - 1),
+            lr=lr,
             reg=lcfg["reg"],
             l1_ratio=lcfg["l1_ratio"],
             epochs=1,
@@ -166,7 +168,7 @@ def linear_scratch(ctx: RunContext) -> dict[str, Any]:
             "train_loss": sum(losses) / len(losses),
             "train_accuracy": _accuracy(clf.scores, splits.train.x, splits.train.y, 8192),
             "val_accuracy": _accuracy(clf.scores, splits.val.x, splits.val.y, 8192),
-            "lr": cfg["optimizer"]["lr"] * lr_factor(epoch - 1),
+            "lr": lr,
             "examples_per_s": len(splits.train.y) / (time.perf_counter() - t0),
         }
         history.append(row)
@@ -180,18 +182,6 @@ def linear_scratch(ctx: RunContext) -> dict[str, Any]:
         "test_accuracy": _accuracy(clf.scores, splits.test.x, splits.test.y, 8192),
         "examples_per_s": done / train_seconds if train_seconds else history[-1]["examples_per_s"],
     }
-
-
-def _epoch_lr_factor(schedule: dict[str, Any], epochs: int):
-    """Per-epoch lr multiplier for the linear task: none, step or cosine."""
-    name = schedule["name"]
-    if name == "none":
-        return lambda e: 1.0
-    if name == "step":
-        return lambda e: schedule["gamma"] ** (e // max(1, schedule["step_epochs"]))
-    if name == "cosine":
-        return lambda e: 0.5 * (1 + math.cos(math.pi * e / epochs))
-    raise UserError(f"linear-scratch supports schedule.name none, step or cosine, got {name!r}")
 
 
 # ----------------------------------------------------------------------------- nets
