@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
         "dataset": "fashion-mnist",
         "val_size": 5000,  # examples held out of the training set for model selection
         "normalize": False,  # standardise with the training split's mean/std
+        "image_size": 0,  # resize every batch to this side (0 = the data's own size)
         "batch_size": 256,
         "eval_batch_size": 1024,
     },

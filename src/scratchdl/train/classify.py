@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scratchdl.data import TensorLoader, load_splits
-from scratchdl.models import build_model
+from scratchdl.models.resize import build_for_data
 from scratchdl.train import distributed as dist
 from scratchdl.train.augment import build_augment
 from scratchdl.train.device import resolve_device
@@ -29,13 +29,12 @@ def classify(ctx: RunContext) -> dict[str, Any]:
         normalize=data_cfg["normalize"],
     )
     info = splits.info
-    model_cfg = dict(cfg["model"])
-    model = build_model(
-        model_cfg.pop("name"),
+    model = build_for_data(
+        cfg["model"],
         in_channels=info.in_channels,
         num_classes=info.num_classes,
-        image_size=info.image_size,
-        **model_cfg,
+        native_size=info.image_size,
+        image_size=data_cfg["image_size"],
     )
     shard = {"rank": dist.rank(), "world_size": dist.world_size()}
     train_loader = TensorLoader(

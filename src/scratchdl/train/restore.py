@@ -9,7 +9,7 @@ from torch import nn
 from scratchdl.config import Config
 from scratchdl.data import Splits, load_splits
 from scratchdl.errors import UserError
-from scratchdl.models import build_model
+from scratchdl.models.resize import build_for_data
 from scratchdl.train.checkpoint import load_checkpoint
 from scratchdl.train.run import load_run_config
 
@@ -31,13 +31,12 @@ def load_trained_model(run_dir: str | Path) -> tuple[nn.Module, Config, Splits]:
         seed=cfg["train"]["seed"],
         normalize=data["normalize"],
     )
-    options = {k: v for k, v in cfg["model"].items() if k != "name"}
-    model = build_model(
-        cfg["model"]["name"],
+    model = build_for_data(
+        cfg["model"],
         in_channels=splits.info.in_channels,
         num_classes=splits.info.num_classes,
-        image_size=splits.info.image_size,
-        **options,
+        native_size=splits.info.image_size,
+        image_size=data.get("image_size", 0),
     )
     try:
         model.load_state_dict(state["model"])
