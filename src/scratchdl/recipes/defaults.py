@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
         "grad_clip": 0.0,  # max global gradient norm; 0 = off
         "amp": False,  # mixed precision (CUDA only)
+        "channels_last": False,  # NHWC memory format for conv nets (see benchmarks/bench_zoo.py)
         "device": "auto",  # auto, cpu, cuda, cuda:N
         "metrics": ["accuracy"],
     },

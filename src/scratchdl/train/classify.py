@@ -62,6 +62,7 @@ def classify(ctx: RunContext) -> dict[str, Any]:
             amp=train_cfg["amp"],
             metrics=train_cfg["metrics"],
             show_progress=not ctx.quiet,
+            channels_last=train_cfg["channels_last"],
         ),
         device=device,
         checkpoint_path=ctx.checkpoint_path,
