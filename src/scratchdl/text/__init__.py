@@ -1,0 +1,41 @@
+"""Text data for sequence models: corpora, cleaning, tokenizers, vocabulary, batches, statistics.
+
+    from scratchdl.text import load_corpus, split_corpus, clean_text, tokenize, Vocab
+    train, val, test = split_corpus(load_corpus("austen"))
+    vocab = Vocab(tokenize(clean_text(train), "char"))
+    for X, Y in sequential_batches(vocab.encode(tokenize(clean_text(train))), 32, 35): ...
+
+Names are loaded on first use, so importing scratchdl.text costs nothing until one is needed
+(stats pulls in matplotlib, corpora the data layer).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Imported now (it is light) because the function `tokenize` shares its module's name: bound
+# here first, the name stays the function even after `import scratchdl.text.tokenize`.
+from scratchdl.text.tokenize import clean_text as clean_text
+from scratchdl.text.tokenize import tokenize as tokenize
+
+_EXPORTS = {
+    "Vocab": "vocab",
+    "load_corpus": "corpora",
+    "list_corpora": "corpora",
+    "split_corpus": "corpora",
+    "read_text_file": "corpora",
+    "random_batches": "batches",
+    "sequential_batches": "batches",
+    "ngram_counts": "stats",
+    "zipf_exponent": "stats",
+    "zipf_plot": "stats",
+}
+
+__all__ = sorted([*_EXPORTS, "clean_text", "tokenize"])
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"scratchdl.text.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'scratchdl.text' has no attribute {name!r}")
