@@ -31,6 +31,8 @@ data: $(STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	fi
 	$(BIN)/scratchdl data fetch fashion-mnist
+	$(BIN)/scratchdl data fetch austen
+	$(BIN)/scratchdl data fetch shakespeare
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

@@ -114,6 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
+    import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
     from scratchdl.data import list_datasets
 
     rows = []
@@ -136,6 +137,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
+    import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
     from scratchdl.data import get_dataset
 
     print(get_dataset(args.name).fetch())
