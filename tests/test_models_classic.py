@@ -254,3 +254,19 @@ def test_bn_lenet_scratch_and_torch_norms_agree() -> None:
         torch.testing.assert_close(ours, theirs, **tol)
     with torch.no_grad():
         torch.testing.assert_close(scratch.eval()(x), concise.eval()(x), **tol)
+
+
+def test_nin_head_relu_option() -> None:
+    """The book's NiN clamps class scores at 0 (a dead class channel can never win again);
+    head_relu=False lets them go negative. Parameters are the same either way."""
+    from scratchdl.models import build_model
+
+    torch.manual_seed(0)
+    kw = {"in_channels": 1, "num_classes": 10, "image_size": (28, 28), "stem_stride": 1}
+    book = build_model("nin", **kw).eval()
+    free = build_model("nin", head_relu=False, **kw).eval()
+    free.load_state_dict(book.state_dict())
+    x = torch.randn(8, 1, 28, 28)
+    with torch.no_grad():
+        assert (book(x) >= 0).all()
+        assert (free(x) < 0).any()
