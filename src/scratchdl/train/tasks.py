@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 TaskFn = Callable[["RunContext"], dict[str, Any]]
 # Modules that register tasks, imported on first lookup (keeps the CLI start fast).
-TASK_MODULES = ["scratchdl.train.classify", "scratchdl.scratch.tasks"]
+TASK_MODULES = [
+    "scratchdl.train.classify",
+    "scratchdl.scratch.tasks",
+    "scratchdl.vision.transfer",
+]
 
 
 @dataclass
