@@ -33,6 +33,7 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch fashion-mnist
 	$(BIN)/scratchdl data fetch austen
 	$(BIN)/scratchdl data fetch shakespeare
+	$(BIN)/scratchdl data fetch bible-en-es
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

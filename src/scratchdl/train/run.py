@@ -32,6 +32,10 @@ from scratchdl.train.tasks import get_task
 KILL_AFTER_EPOCH_ENV = "SCRATCHDL_KILL_AFTER_EPOCH"
 
 
+# Per-epoch metrics echoed to the console (all of them go to metrics.jsonl and the store).
+SHOWN_METRICS = ("loss", "accuracy", "perplexity", "bleu")
+
+
 @dataclass
 class RunContext:
     cfg: Config
@@ -57,7 +61,7 @@ class RunContext:
             f.write(json.dumps(row) + "\n")
         self.store.log_epoch(self.run_id, epoch, row)
         if not self.quiet:
-            shown = {k: v for k, v in row.items() if k.endswith(("loss", "accuracy"))}
+            shown = {k: v for k, v in row.items() if k.endswith(SHOWN_METRICS)}
             print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
         plot_curves(self._history(), self.run_dir / "curves.png", self.cfg["recipe"])
         if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch):

@@ -25,6 +25,7 @@ TASK_MODULES = [
     "scratchdl.train.classify",
     "scratchdl.scratch.tasks",
     "scratchdl.vision.transfer",
+    "scratchdl.text.seq2seq_task",
 ]
 
 
