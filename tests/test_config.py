@@ -96,15 +96,18 @@ def test_overrides_do_not_mutate_input() -> None:
 def test_every_bundled_recipe_resolves_and_its_model_runs(name: str) -> None:
     import torch
 
-    from scratchdl.models import build_model
+    from scratchdl.models.resize import build_for_data
 
     cfg = load_recipe(name)
     info = describe(cfg)
     assert info["source"] and info["metric"].startswith("test_")
     if cfg["task"] != "classify":
         return  # from-scratch tasks are run end to end in test_scratch_tasks.py
-    options = {k: v for k, v in cfg["model"].items() if k != "name"}
-    model = build_model(
-        cfg["model"]["name"], in_channels=1, num_classes=10, image_size=(28, 28), **options
+    model = build_for_data(
+        cfg["model"],
+        in_channels=1,
+        num_classes=10,
+        native_size=(28, 28),
+        image_size=cfg["data"]["image_size"],
     )
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
