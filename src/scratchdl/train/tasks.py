@@ -26,6 +26,7 @@ TASK_MODULES = [
     "scratchdl.scratch.tasks",
     "scratchdl.vision.transfer",
     "scratchdl.text.seq2seq_task",
+    "scratchdl.text.lm_tasks",
 ]
 
 
