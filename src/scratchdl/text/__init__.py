@@ -1,4 +1,5 @@
-"""Text data for sequence models: corpora, cleaning, tokenizers, vocabulary, batches, statistics.
+"""Sequences: corpora, cleaning, tokenizers, vocabulary, batches, statistics, language models,
+translation, BLEU and decoding.
 
     from scratchdl.text import load_corpus, split_corpus, clean_text, tokenize, Vocab
     train, val, test = split_corpus(load_corpus("austen"))
@@ -29,6 +30,15 @@ _EXPORTS = {
     "ngram_counts": "stats",
     "zipf_exponent": "stats",
     "zipf_plot": "stats",
+    "NGramLM": "ngram",
+    "RNNLM": "lm",
+    "ClozeLM": "lm",
+    "generate": "generate",
+    "beam_search": "generate",
+    "sentence_bleu": "bleu",
+    "corpus_bleu": "bleu",
+    "Seq2Seq": "seq2seq",
+    "load_translation": "translation",
 }
 
 __all__ = sorted([*_EXPORTS, "clean_text", "tokenize"])
