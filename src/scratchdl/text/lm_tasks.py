@@ -1,23 +1,12 @@
 """Recipe tasks for language models: "ngram-lm", "rnn-lm" and "cloze" (book ch. 8-9).
 
-Data (shared by the three tasks, [data] table). data.dataset names a corpus of
-scratchdl.text.corpora ("austen", "shakespeare", "time-machine") or is the path of a UTF-8 text
-file. The raw text is cut by split_corpus into whole blocks of data.block_chars characters
-(val_fraction / test_fraction of them held out, spread evenly over the text); data.train_chars
-> 0 keeps only about that many training characters, as whole blocks spread evenly over the
-training split (so every novel still contributes). Each split is then cleaned
-(data.clean: "letters" = the book's lower-case a-z and space, or "none") and tokenized
-(data.level: "char" or "word"); the vocabulary is built from the training split only
-(data.min_freq; rarer or unseen tokens become <unk>). Every model of one configuration sees
-exactly the same training text and is scored on exactly the same held-out text.
+Data (shared by the three tasks, [data] table): the corpus split, cleaning, tokenization and
+vocabulary are described in scratchdl.text.lm_data; the training batch stream is its
+BatchStream.
 
-Perplexity = exp(mean negative log-likelihood in nats per token) of the held-out split read as
-one stream: the n-gram model scores every token given all tokens before it (only the last
-order-1 matter); the recurrent model reads the split with its state carried over the whole
-split. For speed the split is cut into data.eval_batch_size rows read side by side; each row
-starts data.eval_warmup tokens early and does not score those, so every token but the first
-eval_warmup of the split is predicted with at least eval_warmup tokens of context, as in a
-single pass. Accuracy = fraction of tokens whose most likely prediction is right.
+Perplexity and accuracy on held-out text (the state carried over the whole split, rows read
+side by side with data.eval_warmup unscored tokens each) are described in
+scratchdl.text.lm_eval, with cloze scoring and the sample.txt generation.
 
 rnn-lm: an RNNLM (scratchdl.text.lm) trained with truncated backpropagation through time.
 data.partition "sequential": the training text is laid out as batch_size long rows
@@ -57,30 +46,37 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scratchdl.errors import UserError
 from scratchdl.nn.bptt import clip_grad_norm, detach_state
-from scratchdl.text.batches import random_batches, sequential_batches
-from scratchdl.text.corpora import load_corpus, split_corpus
-from scratchdl.text.generate import beam_search, generate, recompute_step
 from scratchdl.text.lm import RNNLM, ClozeLM, lm_loss
+
+# `X as X` imports are re-exports: the helpers moved to lm_data and lm_eval stay importable
+# from here.
+from scratchdl.text.lm_data import BatchStream as BatchStream
+from scratchdl.text.lm_data import LMData as LMData
+from scratchdl.text.lm_data import _choice as _choice
+from scratchdl.text.lm_data import _need_tokens as _need_tokens
+from scratchdl.text.lm_data import _positive_int as _positive_int
+from scratchdl.text.lm_data import _thin_blocks as _thin_blocks
+from scratchdl.text.lm_data import load_lm_data as load_lm_data
+from scratchdl.text.lm_eval import _stream_rows as _stream_rows
+from scratchdl.text.lm_eval import cloze_scores as cloze_scores
+from scratchdl.text.lm_eval import cloze_windows as cloze_windows
+from scratchdl.text.lm_eval import heldout_scores as heldout_scores
+from scratchdl.text.lm_eval import ngram_step as ngram_step
+from scratchdl.text.lm_eval import write_samples as write_samples
 from scratchdl.text.ngram import NGramLM
-from scratchdl.text.tokenize import clean_text, tokenize
-from scratchdl.text.vocab import Vocab
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.device import resolve_device
 from scratchdl.train.optim import build_optimizer, build_scheduler
 from scratchdl.train.progress import progress, show
 from scratchdl.train.run import RunContext
-from scratchdl.train.seeding import data_order_seed, rng_state, seed_everything, set_rng_state
+from scratchdl.train.seeding import rng_state, seed_everything, set_rng_state
 from scratchdl.train.tasks import register_task
 
 # ----------------------------------------------------------------------------- config
@@ -136,277 +132,6 @@ def _ngram_model(name: str) -> dict[str, Any]:
     if name != "ngram":
         raise UserError(f"the ngram-lm task's model.name must be 'ngram', got {name!r}")
     return {}
-
-
-def _choice(value: Any, allowed: tuple[str, ...], key: str) -> str:
-    if value not in allowed:
-        raise UserError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def _positive_int(value: Any, key: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserError(f"{key} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class LMData:
-    """Token ids of the three splits (int64 [N]) and the training vocabulary."""
-
-    vocab: Vocab
-    train: Tensor
-    val: Tensor
-    test: Tensor
-    level: str
-    clean: str
-    stats: dict[str, float] = field(default_factory=dict)
-
-    def encode_prefix(self, prefix: str) -> list[int]:
-        """Ids of a generation prefix after the corpus's cleaning and tokenization.
-
-        A token the vocabulary does not know is an error (it would silently become <unk>).
-        """
-        tokens = tokenize(clean_text(prefix, self.clean), self.level)
-        if not tokens:
-            raise UserError(
-                f"generate.prefix {prefix!r} has no tokens after cleaning ({self.clean!r}); "
-                "give some text"
-            )
-        unknown = sorted({t for t in tokens if t not in self.vocab})
-        if unknown:
-            raise UserError(
-                f"generate.prefix has tokens the vocabulary does not know: {unknown[:10]}; "
-                "use tokens of the training text (after data.clean) or lower data.min_freq"
-            )
-        return self.vocab[tokens]
-
-    def join(self, ids: list[int]) -> str:
-        sep = "" if self.level == "char" else " "
-        return sep.join(self.vocab.decode(ids))
-
-
-def _thin_blocks(text: str, block_chars: int, keep_chars: int) -> str:
-    """About keep_chars characters of `text` as whole blocks spread evenly over it."""
-    blocks = [text[i : i + block_chars] for i in range(0, len(text), block_chars)]
-    keep = min(len(blocks), max(1, round(keep_chars / block_chars)))
-    chosen = [blocks[(k * len(blocks)) // keep] for k in range(keep)]
-    return "".join(chosen)
-
-
-def load_lm_data(dcfg: dict[str, Any]) -> LMData:
-    """Split, clean, tokenize and encode the corpus as described in the module doc."""
-    level = _choice(dcfg["level"], ("char", "word"), "data.level")
-    clean = _choice(dcfg["clean"], ("letters", "none"), "data.clean")
-    block_chars = _positive_int(dcfg["block_chars"], "data.block_chars")
-    text = load_corpus(str(dcfg["dataset"]))
-    train, val, test = split_corpus(
-        text, float(dcfg["val_fraction"]), float(dcfg["test_fraction"]), block_chars
-    )
-    train_chars = _positive_int(dcfg["train_chars"], "data.train_chars", minimum=0)
-    if train_chars:
-        train = _thin_blocks(train, block_chars, train_chars)
-    parts = [tokenize(clean_text(part, clean), level) for part in (train, val, test)]
-    if not parts[0]:
-        raise UserError(
-            f"the training split of {dcfg['dataset']!r} has no tokens after cleaning "
-            f"({clean!r}); give a text with letters or use data.clean=none"
-        )
-    vocab = Vocab(parts[0], min_freq=_positive_int(dcfg["min_freq"], "data.min_freq", 0))
-    ids = [vocab.encode(p) for p in parts]
-    stats = {
-        "vocab_size": len(vocab),
-        "train_tokens": len(ids[0]),
-        "val_tokens": len(ids[1]),
-        "test_tokens": len(ids[2]),
-        "val_unk_rate": float((ids[1] == vocab.unk).double().mean()) if len(ids[1]) else 0.0,
-    }
-    return LMData(vocab, ids[0], ids[1], ids[2], level, clean, stats)
-
-
-def _need_tokens(ids: Tensor, count: int, split: str, hint: str) -> None:
-    if len(ids) < count:
-        raise UserError(
-            f"the {split} split has {len(ids)} tokens, fewer than the {count} needed; {hint}"
-        )
-
-
-# ----------------------------------------------------------------------------- the batch stream
-
-
-class BatchStream:
-    """Endless training batches: pass after pass over the training ids, each pass with its own
-    seeded generator (data_order_seed(seed) + pass), so (pass_index, batch_index) pins the
-    position and a resumed run continues with exactly the batches it would have seen.
-
-    sequential: sequential_batches with a random start offset in [0, num_steps) per pass;
-    random: random_batches. next() -> (first batch of a pass?, X, Y), X and Y [B, T].
-    """
-
-    def __init__(
-        self,
-        ids: Tensor,
-        batch_size: int,
-        num_steps: int,
-        partition: str,
-        seed: int,
-        pass_index: int = 0,
-        batch_index: int = 0,
-    ) -> None:
-        self.ids, self.batch_size, self.num_steps = ids, batch_size, num_steps
-        self.partition, self.seed = partition, seed
-        self.pass_index, self.batch_index = pass_index, batch_index
-        self._batches: Iterator | None = None
-
-    def min_batches_per_pass(self) -> int:
-        """Batches every pass has whatever its random offset (the last few may vary)."""
-        N, B, T = len(self.ids), self.batch_size, self.num_steps
-        if self.partition == "sequential":
-            return max(1, ((N - T) // B) // T)
-        return max(1, ((N - T) // T) // B)
-
-    def _open(self) -> Iterator:
-        gen = torch.Generator().manual_seed(data_order_seed(self.seed) + self.pass_index)
-        B, T = self.batch_size, self.num_steps
-        if self.partition == "random":
-            batches = random_batches(self.ids, B, T, gen)
-        else:  # keep one full batch: the offset may not eat into it
-            max_offset = min(T, len(self.ids) - B * T)
-            offset = int(torch.randint(max_offset, (1,), generator=gen))
-            batches = sequential_batches(self.ids, B, T, offset)
-        return islice(batches, self.batch_index, None)
-
-    def __iter__(self) -> BatchStream:
-        return self
-
-    def __next__(self) -> tuple[bool, Tensor, Tensor]:
-        if self._batches is None:
-            self._batches = self._open()
-        batch = next(self._batches, None)
-        if batch is None:  # this pass is over: the next one starts from its first batch
-            self.pass_index, self.batch_index = self.pass_index + 1, 0
-            self._batches = self._open()
-            batch = next(self._batches)
-        first = self.batch_index == 0
-        self.batch_index += 1
-        return first, batch[0], batch[1]
-
-    def position(self) -> dict[str, int]:
-        return {"pass_index": self.pass_index, "batch_index": self.batch_index}
-
-
-# ----------------------------------------------------------------------------- held-out scores
-
-
-def _stream_rows(ids: Tensor, rows: int, warmup: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Lay ids [N] out as R rows read side by side: inputs X, targets Y, scored mask, [R, W].
-
-    Target j (1 <= j < N) is predicted from ids[:j]. Row r scores the targets of a contiguous
-    stretch of L = ceil((N-1)/R) inputs and starts up to `warmup` inputs early (not scored).
-    Rows are left-aligned and padded on the right; padding is never scored.
-    """
-    M = len(ids) - 1  # number of targets
-    L = -(-M // max(1, min(rows, M)))
-    R = -(-M // L)
-    starts = [max(0, r * L - warmup) for r in range(R)]
-    ends = [min((r + 1) * L, M) for r in range(R)]
-    width = max(e - s for s, e in zip(starts, ends, strict=True))
-    X = torch.zeros(R, width, dtype=torch.int64)
-    Y = torch.zeros(R, width, dtype=torch.int64)
-    mask = torch.zeros(R, width, dtype=torch.bool)
-    for r, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        X[r, : e - s] = ids[s:e]
-        Y[r, : e - s] = ids[s + 1 : e + 1]
-        mask[r, r * L - s : e - s] = True
-    return X, Y, mask
-
-
-@torch.no_grad()
-def heldout_scores(
-    model: RNNLM,
-    ids: Tensor,
-    rows: int = 64,
-    num_steps: int = 256,
-    warmup: int = 256,
-    device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """Perplexity, mean loss (nats/token) and accuracy of next-token prediction on ids [N].
-
-    The state is carried along each row (see _stream_rows); windows of num_steps columns.
-    """
-    if len(ids) < 2:
-        raise UserError(f"cannot score a held-out split of {len(ids)} tokens: need at least 2")
-    was_training = model.training
-    model.eval()
-    X, Y, mask = (t.to(device) for t in _stream_rows(ids, rows, warmup))
-    nll, correct, state = 0.0, 0, None
-    for c in range(0, X.shape[1], num_steps):
-        cols = slice(c, c + num_steps)
-        logits, state = model(X[:, cols], state)
-        m = mask[:, cols]
-        losses = F.cross_entropy(logits.transpose(1, 2), Y[:, cols], reduction="none")
-        nll += float(losses[m].double().sum())
-        correct += int((logits.argmax(-1) == Y[:, cols])[m].sum())
-    model.train(was_training)
-    count = int(mask.sum())
-    return {"loss": nll / count, "perplexity": math.exp(nll / count), "accuracy": correct / count}
-
-
-# ----------------------------------------------------------------------------- generation
-
-
-def write_samples(
-    ctx: RunContext,
-    data: LMData,
-    step: Any,
-    prefix: list[int],
-    gcfg: dict[str, Any],
-    device: torch.device | str = "cpu",
-) -> dict[str, str]:
-    """Continue the prefix greedily, by sampling and by beam search; write sample.txt."""
-    n = _positive_int(gcfg["num_tokens"], "generate.num_tokens", 0)
-    gen = torch.Generator().manual_seed(int(gcfg["seed"]))
-    out = {
-        "greedy": generate(step, prefix, n, device=device),
-        "sample": generate(
-            step,
-            prefix,
-            n,
-            strategy="sample",
-            temperature=float(gcfg["temperature"]),
-            top_k=int(gcfg["top_k"]),
-            generator=gen,
-            device=device,
-        ),
-        "beam": beam_search(step, prefix, n, int(gcfg["beam_size"]), device=device),
-    }
-    texts = {k: data.join(v) for k, v in out.items()}
-    heads = {
-        "greedy": "greedy",
-        "sample": f"sample (temperature {gcfg['temperature']}, top_k {gcfg['top_k']})",
-        "beam": f"beam search (beam_size {gcfg['beam_size']})",
-    }
-    lines = [f"prefix: {data.join(prefix)}", ""]
-    for k, text in texts.items():
-        lines += [
-            f"{heads[k]}:",
-            data.join(prefix) + ("" if data.level == "char" else " ") + text,
-            "",
-        ]
-    (ctx.run_dir / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
-    return texts
-
-
-def ngram_step(model: NGramLM):
-    """A generate/beam_search step function for an n-gram model (log-probabilities as logits)."""
-
-    def step_full(ids: Tensor) -> Tensor:
-        return torch.stack([model.prob(row.cpu()).log() for row in ids])
-
-    return recompute_step(step_full)
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -652,65 +377,6 @@ def _to_device(state: Any, device: torch.device | str) -> Any:
 
 
 # ----------------------------------------------------------------------------- cloze
-
-
-def cloze_windows(ids: Tensor, span: int, context: int) -> list[Tensor]:
-    """Windows of ids [N] that together score every position j with context <= j < N-context
-    exactly once: full windows of span + 2*context tokens (stacked, [K, span + 2*context])
-    scoring their middle `span` positions, and possibly one shorter last window [1, W]
-    scoring all but its first and last `context` positions."""
-    N, W = len(ids), span + 2 * context
-    if N < 2 * context + 1:
-        raise UserError(
-            f"cloze: a split of {N} tokens has no position with {context} tokens on both "
-            "sides; lower cloze.context or hold out more text"
-        )
-    out = []
-    full = (N - 2 * context) // span if N >= W else 0
-    if full:
-        out.append(ids.unfold(0, W, span)[:full])
-    if context + full * span < N - context:  # the rest, scored by one shorter window
-        out.append(ids[full * span :][None])
-    return out
-
-
-@torch.no_grad()
-def cloze_scores(
-    model: ClozeLM,
-    probe: nn.Linear | None,
-    ids: Tensor,
-    span: int,
-    context: int,
-    batch_size: int = 64,
-    device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """Cloze accuracy / loss / perplexity on ids [N] (see cloze_windows); with a probe, also
-    the left-only probe's accuracy and loss on the same positions."""
-    was_training = model.training
-    model.eval()
-    nll = probe_nll = 0.0
-    correct = probe_correct = count = 0
-    for windows in cloze_windows(ids, span, context):
-        for i in range(0, len(windows), batch_size):
-            X = windows[i : i + batch_size].to(device)
-            left, right = model.features(X)
-            pos = slice(context - 1, X.shape[1] - context - 1)  # feature rows of scored tokens
-            target = X[:, context : X.shape[1] - context]
-            logits = model.decode(left, right)[:, pos]
-            nll += float(F.cross_entropy(logits.transpose(1, 2), target, reduction="sum"))
-            correct += int((logits.argmax(-1) == target).sum())
-            count += target.numel()
-            if probe is not None:
-                p_logits = probe(left).transpose(0, 1)[:, pos]
-                probe_nll += float(
-                    F.cross_entropy(p_logits.transpose(1, 2), target, reduction="sum")
-                )
-                probe_correct += int((p_logits.argmax(-1) == target).sum())
-    model.train(was_training)
-    out = {"loss": nll / count, "perplexity": math.exp(nll / count), "accuracy": correct / count}
-    if probe is not None:
-        out.update(left_only_loss=probe_nll / count, left_only_accuracy=probe_correct / count)
-    return out
 
 
 @register_task(
