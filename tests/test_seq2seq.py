@@ -337,3 +337,15 @@ def test_bible_recipe_one_short_epoch(tmp_path: Path) -> None:
     final = run_recipe(cfg, out=tmp_path / "run", quiet=True)["final"]
     assert final["test_pairs"] > 200 and final["train_pairs"] == 128
     assert {"test_bleu_greedy", "test_bleu_beam", "val_bleu"} <= set(final)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"), [("decode.beam_size=0", "beam_size"), ("decode.alpha=-1.0", "alpha")]
+)
+def test_bad_decode_settings_fail_before_any_training(override: str, match: str) -> None:
+    from tests.conftest import run_cli
+
+    proc = run_cli("run", "seq2seq-bible-en-es", "--set", override, "--quiet")
+    assert proc.returncode == 2
+    assert match in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

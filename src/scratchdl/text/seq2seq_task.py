@@ -90,10 +90,19 @@ def _bleu(hypotheses: list[list[str]], split: TranslationSplit) -> float:
     return corpus_bleu(hypotheses, split.tgt_tokens) if len(split) else float("nan")
 
 
+def check_decode(dec: dict[str, Any]) -> None:
+    """UserError for decoding settings that could only fail at the end of training."""
+    if not isinstance(dec["beam_size"], int) or dec["beam_size"] < 1:
+        raise UserError(f"decode.beam_size must be an integer >= 1, got {dec['beam_size']!r}")
+    if dec["alpha"] < 0:
+        raise UserError(f"decode.alpha (length normalisation) must be >= 0, got {dec['alpha']}")
+
+
 @register_task("seq2seq", defaults=DEFAULTS, model_options=model_options)
 def seq2seq(ctx: RunContext) -> dict[str, Any]:
     cfg, dcfg, mcfg, tcfg = ctx.cfg, ctx.cfg["data"], ctx.cfg["model"], ctx.cfg["train"]
     seed, epochs = tcfg["seed"], tcfg["epochs"]
+    check_decode(ctx.cfg["decode"])  # fail now, not after training
     seed_everything(seed)
     device = resolve_device(tcfg["device"])
     data = load_translation(
