@@ -158,6 +158,42 @@ def _check_finite(loss: Tensor, epoch: int) -> None:
 # ----------------------------------------------------------------------------- ngram-lm
 
 
+def _save_training(
+    ctx: RunContext,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    stream: BatchStream,
+    epoch: int,
+    history: list[dict[str, float]],
+    **extra: Any,
+) -> None:
+    """The end-of-epoch checkpoint of rnn-lm and cloze (atomic; everything exact resume needs)."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_state(),
+        "stream": stream.position(),
+        **extra,
+        "epoch": epoch,
+        "history": history,
+    }
+    save_checkpoint(state, ctx.checkpoint_path)
+
+
+def _restore_training(
+    state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> tuple[list[dict[str, float]], int]:
+    """Load what _save_training wrote into model/optimizer/scheduler and the global RNGs;
+    returns (history, epochs done). The caller rebuilds its BatchStream from state["stream"]."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    return list(state["history"]), state["epoch"]
+
+
 @register_task(
     "ngram-lm",
     defaults={
@@ -290,14 +326,10 @@ def rnn_lm(ctx: RunContext) -> dict[str, Any]:
     start_epoch, carried = 0, None
     state = _resume_state(ctx)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        history, start_epoch = _restore_training(state, model, optimizer, scheduler)
         stream = BatchStream(data.train, B, T, partition, seed, **state["stream"])
         carried = state["carried"]
         carried = carried if carried is None else _to_device(carried, device)
-        history, start_epoch = list(state["history"]), state["epoch"]
 
     def score(ids: Tensor) -> dict[str, float]:
         return heldout_scores(model, ids, rows, max(T, 256), warmup, device)
@@ -340,19 +372,8 @@ def rnn_lm(ctx: RunContext) -> dict[str, Any]:
             "examples_per_s": steps * B / elapsed,  # windows of num_steps tokens per second
         }
         history.append(row)
-        save_checkpoint(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "stream": stream.position(),
-                "carried": None if carried is None else _to_device(detach_state(carried), "cpu"),
-                "epoch": epoch,
-                "history": history,
-            },
-            ctx.checkpoint_path,
-        )
+        cpu_state = None if carried is None else _to_device(detach_state(carried), "cpu")
+        _save_training(ctx, model, optimizer, scheduler, stream, epoch, history, carried=cpu_state)
         if not ctx.quiet:
             print(f"epoch {epoch}: val perplexity {val['perplexity']:.4f}")
         ctx.log_epoch(epoch, row)
@@ -424,12 +445,8 @@ def cloze(ctx: RunContext) -> dict[str, Any]:
     start_epoch = 0
     state = _resume_state(ctx)
     if state is not None:
-        both.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        history, start_epoch = _restore_training(state, both, optimizer, scheduler)
         stream = BatchStream(data.train, B, T, "random", seed, **state["stream"])
-        history, start_epoch = list(state["history"]), state["epoch"]
 
     def score(ids: Tensor) -> dict[str, float]:
         return cloze_scores(model, probe, ids, T, context, eval_bs, device)
@@ -472,18 +489,7 @@ def cloze(ctx: RunContext) -> dict[str, Any]:
             "examples_per_s": steps * B / elapsed,
         }
         history.append(row)
-        save_checkpoint(
-            {
-                "model": both.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "stream": stream.position(),
-                "epoch": epoch,
-                "history": history,
-            },
-            ctx.checkpoint_path,
-        )
+        _save_training(ctx, both, optimizer, scheduler, stream, epoch, history)
         if not ctx.quiet:
             print(f"epoch {epoch}: val cloze accuracy {val['accuracy']:.4f}")
         ctx.log_epoch(epoch, row)
