@@ -144,7 +144,7 @@ def test_diverging_run_fails_cleanly_and_is_marked_failed(
 
 def test_grad_clip_changes_the_trajectory(tiny_recipe: Path, tmp_path: Path) -> None:
     from scratchdl.recipes import load_recipe
-    from scratchdl.train.run import run_recipe
+    from scratchdl.runner import run_recipe
 
     base = load_recipe(str(tiny_recipe), ["train.epochs=1", "optimizer.lr=0.05"])
     clipped = load_recipe(
@@ -177,7 +177,7 @@ def test_trained_model_reloads_with_its_test_accuracy(tiny_recipe: Path, tmp_pat
 def test_augmentation_from_recipe_is_seeded_and_checked(tiny_recipe: Path, tmp_path: Path) -> None:
     from scratchdl.errors import UserError
     from scratchdl.recipes import load_recipe
-    from scratchdl.train.run import run_recipe
+    from scratchdl.runner import run_recipe
 
     sets = ["train.epochs=1", "augment.hflip=0.5", "augment.brightness=0.3", "augment.cutout=2"]
     aug = load_recipe(str(tiny_recipe), sets)

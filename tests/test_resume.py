@@ -67,8 +67,8 @@ def test_sigkill_then_resume_matches_uninterrupted(
     assert resumed["test_accuracy"] == full["test_accuracy"]
     assert resumed["final"]["test_loss"] == full["final"]["test_loss"]
     assert _rows(cut_dir) == _rows(full_dir)
-    a = torch.load(full_dir / "checkpoint.pt", weights_only=True)["model"]
-    b = torch.load(cut_dir / "checkpoint.pt", weights_only=True)["model"]
+    a = torch.load(full_dir / "checkpoint.pt", weights_only=True)["modules"]["model"]
+    b = torch.load(cut_dir / "checkpoint.pt", weights_only=True)["modules"]["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert RunStore().get_run(run_id)["status"] == "completed"
     assert len(RunStore().epochs(run_id)) == 4

@@ -11,7 +11,7 @@ import pytest
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore
-from scratchdl.train.run import run_recipe
+from scratchdl.runner import run_recipe
 from tests.conftest import run_cli
 
 DIGITS = ["data.dataset=digits", "data.val_size=200"]

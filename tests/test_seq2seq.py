@@ -26,7 +26,7 @@ from scratchdl.text.seq2seq import (
 )
 from scratchdl.text.vocab import Vocab
 from scratchdl.train.checkpoint import load_checkpoint
-from scratchdl.train.run import RunContext, run_recipe
+from scratchdl.runner import RunContext, run_recipe
 from tests.test_translation import bible_pairs, cache_tatoeba_fixture
 
 TIGHT = {"rtol": 0, "atol": 1e-12}  # float64 throughout

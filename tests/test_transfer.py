@@ -18,7 +18,7 @@ from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore
 from scratchdl.train.checkpoint import load_checkpoint
-from scratchdl.train.run import RunContext, run_recipe
+from scratchdl.runner import RunContext, run_recipe
 from scratchdl.vision import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -37,7 +37,7 @@ def recipe_path(name: str) -> Path:
 
 def resolve(raw: Config, name: str) -> Config:
     """Defaults (+ the task's own tables) <- recipe, model options filled in, keys checked."""
-    from scratchdl.train.tasks import get_task  # lazy: keeps `scratchdl list` fast
+    from scratchdl.tasks import get_task  # lazy: keeps `scratchdl list` fast
 
     task = get_task(raw.get("task", DEFAULTS["task"]))
     defaults = deep_merge(DEFAULTS, task.defaults)
@@ -55,11 +55,9 @@ def resolve(raw: Config, name: str) -> Config:
 
 
 def _model_options(task_name: str, model: str) -> dict[str, Any]:
-    from scratchdl.models import model_options
-    from scratchdl.train.tasks import get_task
+    from scratchdl.tasks import get_task
 
-    task = get_task(task_name)
-    return (task.model_options or model_options)(model)
+    return get_task(task_name).model_options(model)
 
 
 def load_recipe(name: str, overrides: list[str] | None = None) -> Config:

@@ -47,6 +47,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise UserError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__})") from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise UserError(f"{path} is not a scratchdl checkpoint (no 'model' entry)")
+    if not isinstance(state, dict) or not ({"model", "modules"} & set(state)):
+        raise UserError(f"{path} is not a scratchdl checkpoint (no 'modules' entry)")
     return state

@@ -1,72 +1,124 @@
-"""Optimizer and learning-rate schedule from a recipe's [optimizer] and [schedule] tables.
+"""Optimizers and learning-rate schedules from a recipe's [optimizer] and [schedule] tables.
 
-The production path uses torch.optim (fused/foreach kernels). Schedules step once per
-batch, so warm-up is smooth; epoch-based settings are converted to steps here.
+`optimizer.impl = "torch"` uses torch.optim (fused/foreach kernels); "scratch" the
+hand-written optimizers of scratchdl.scratch.optim, proven equal to torch.optim step for step.
+`optimizer.no_decay_bias_norm = true` puts biases and norm weights (every parameter with fewer
+than 2 dimensions) in a group without weight decay, as nanoGPT's configure_optimizers does.
+
+Every task's schedule is scratchdl.scratch.schedules (twin-proven against
+torch.optim.lr_scheduler), stepped once per optimizer step; epoch-based settings are
+converted to steps here. The schedule is a factor of each group's own lr, so groups with
+different lrs (a fine-tuned backbone) keep their ratio.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
 from scratchdl.errors import UserError
+from scratchdl.scratch import optim as scratch_optim
+from scratchdl.scratch.schedules import make_schedule
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("none", "step", "cosine", "linear")
+SCHEDULES = ("none", "step", "multistep", "cosine", "linear", "inverse_sqrt", "noam")
+IMPLS = ("torch", "scratch")
 
 
-def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+def param_groups(
+    params: nn.Module | Iterable[Any], weight_decay: float, no_decay_bias_norm: bool
+) -> list[dict[str, Any]]:
+    """Trainable parameters as groups; with no_decay_bias_norm, tensors of dim < 2 decay-free."""
+    if isinstance(params, nn.Module):
+        params = params.parameters()
+    items = list(params)
+    if items and isinstance(items[0], dict):  # already groups (e.g. head and backbone)
+        groups = [dict(g, params=[p for p in g["params"] if p.requires_grad]) for g in items]
+    else:
+        groups = [{"params": [p for p in items if p.requires_grad]}]
+    out = []
+    for g in groups:
+        g.setdefault("weight_decay", weight_decay)
+        if no_decay_bias_norm:
+            decay = [p for p in g["params"] if p.dim() >= 2]
+            keep = [p for p in g["params"] if p.dim() < 2]
+            out.append({**g, "params": decay})
+            if keep:
+                out.append({**g, "params": keep, "weight_decay": 0.0})
+        else:
+            out.append(g)
+    return [g for g in out if g["params"]]
+
+
+def build_optimizer(
+    params: nn.Module | Iterable[Any], cfg: dict[str, Any]
+) -> torch.optim.Optimizer:
+    """The optimizer cfg describes over `params` (a module, tensors or param-group dicts)."""
     name, lr, wd = cfg["name"], cfg["lr"], cfg["weight_decay"]
+    impl = cfg.get("impl", "torch")
+    if name not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer.name {name!r} (allowed: {', '.join(OPTIMIZERS)})")
+    if impl not in IMPLS:
+        raise UserError(f"optimizer.impl must be one of {', '.join(IMPLS)}, got {impl!r}")
     if lr <= 0:
         raise UserError(f"optimizer.lr must be > 0, got {lr}")
-    params = [p for p in model.parameters() if p.requires_grad]
+    groups = param_groups(params, wd, bool(cfg.get("no_decay_bias_norm", False)))
+    if not groups:
+        raise UserError("the optimizer got no trainable parameters: check which layers are frozen")
+    hp: dict[str, Any] = {"lr": lr}
     if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"], weight_decay=wd
-        )
-    if name in ("adam", "adamw"):
-        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        return cls(params, lr=lr, betas=tuple(cfg["betas"]), weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
-    raise UserError(f"unknown optimizer.name {name!r} (allowed: {', '.join(OPTIMIZERS)})")
+        hp.update(momentum=cfg["momentum"], nesterov=cfg["nesterov"])
+    elif name in ("adam", "adamw"):
+        hp["betas"] = tuple(cfg["betas"])
+    elif name == "rmsprop":
+        hp["momentum"] = cfg["momentum"]
+    if impl == "scratch":
+        return scratch_optim.build_optimizer(name, groups, **hp)
+    cls = {
+        "sgd": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop,
+        "adagrad": torch.optim.Adagrad,
+    }[name]
+    return cls(groups, **hp)
 
 
-def lr_factor(cfg: dict[str, Any], steps_per_epoch: int, total_steps: int):
-    """Return step -> multiplier of the base lr (warm-up in front of the chosen decay)."""
+def schedule_factor(cfg: dict[str, Any], steps_per_epoch: int, total_steps: int):
+    """The scratch Schedule for cfg as a factor of the base lr (its lr_at(step, 1.0))."""
     name = cfg["name"]
     if name not in SCHEDULES:
         raise UserError(f"unknown schedule.name {name!r} (allowed: {', '.join(SCHEDULES)})")
-    warmup = int(round(cfg["warmup_epochs"] * steps_per_epoch))
-    step_size = max(1, cfg["step_epochs"] * steps_per_epoch)
-    gamma, floor = cfg["gamma"], cfg["min_factor"]
-    decay_steps = max(1, total_steps - warmup)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = step - warmup
-        if name == "step":
-            return gamma ** (t // step_size)
-        if name == "cosine":
-            return floor + (1 - floor) * 0.5 * (
-                1 + math.cos(math.pi * min(t, decay_steps) / decay_steps)
-            )
-        if name == "linear":
-            return 1 - (1 - floor) * min(t, decay_steps) / decay_steps
-        return 1.0
-
-    return factor
+    total = max(1, total_steps)
+    warmup = cfg.get("warmup_steps", 0) or int(round(cfg["warmup_epochs"] * steps_per_epoch))
+    warmup = min(warmup, total - 1)
+    hp: dict[str, Any] = {"warmup_steps": warmup}
+    if warmup and name != "noam":
+        # (s + 1) / W during warm-up: the first step already trains (torch LinearLR style)
+        hp["warmup_start_factor"] = 1.0 / (warmup + 1)
+    if name == "step":
+        hp.update(step_size=max(1, int(cfg["step_epochs"] * steps_per_epoch)), gamma=cfg["gamma"])
+    elif name == "multistep":
+        ms = [max(1, int(round(e * steps_per_epoch))) for e in cfg.get("milestones", [])]
+        hp.update(gamma=cfg["gamma"], **({"milestones": ms} if ms else {}))
+    elif name == "cosine":
+        hp["eta_min"] = cfg["min_factor"]
+    elif name == "linear":
+        hp["end_factor"] = cfg["min_factor"]
+    elif name == "noam":
+        if not warmup:
+            raise UserError("schedule.name=noam needs schedule.warmup_steps or warmup_epochs > 0")
+        return make_schedule("inverse_sqrt", total, warmup_steps=warmup, d_model=cfg["d_model"])
+    return make_schedule(name, total, **hp)
 
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: dict[str, Any], steps_per_epoch: int, epochs: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_factor(cfg, steps_per_epoch, steps_per_epoch * epochs)
-    )
+    """A per-step scheduler over `epochs` epochs of `steps_per_epoch` optimizer steps."""
+    schedule = schedule_factor(cfg, steps_per_epoch, steps_per_epoch * epochs)
+    opt = getattr(optimizer, "optimizer", optimizer)  # a DictOptimizer wraps a torch one
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: schedule.lr_at(step, 1.0))

@@ -10,8 +10,8 @@ from scratchdl.config import Config
 from scratchdl.data import Splits, load_splits
 from scratchdl.errors import UserError
 from scratchdl.models.resize import build_for_data
+from scratchdl.runner import load_run_config
 from scratchdl.train.checkpoint import load_checkpoint
-from scratchdl.train.run import load_run_config
 
 
 def load_trained_model(run_dir: str | Path) -> tuple[nn.Module, Config, Splits]:
@@ -39,7 +39,7 @@ def load_trained_model(run_dir: str | Path) -> tuple[nn.Module, Config, Splits]:
         image_size=data.get("image_size", 0),
     )
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["modules"]["model"] if "modules" in state else state["model"])
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0][:160]
         raise UserError(f"{run_dir}/checkpoint.pt does not fit its config.toml ({first})") from None

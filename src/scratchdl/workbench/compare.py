@@ -36,7 +36,7 @@ def find_completed(store: RunStore, cfg: Config) -> dict[str, Any] | None:
 
 def ensure_run(store: RunStore, cfg: Config, quiet: bool = True) -> tuple[str, dict, bool]:
     """(run id, final metrics, trained now?) of a completed run of exactly `cfg`."""
-    from scratchdl.train.run import run_recipe
+    from scratchdl.runner import run_recipe
 
     found = find_completed(store, cfg)
     if found is not None:

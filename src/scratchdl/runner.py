@@ -23,9 +23,11 @@ from typing import Any
 from scratchdl.config import Config, dumps_toml, load_toml
 from scratchdl.errors import UserError
 from scratchdl.store import RunStore, runs_root
+from scratchdl.tasks import get_task
 from scratchdl.train import distributed as dist
+from scratchdl.train.engine import Engine
 from scratchdl.train.plots import plot_curves
-from scratchdl.train.tasks import get_task
+from scratchdl.train.task import RunInfo
 
 # Test hook: SIGKILL this process right after epoch N is checkpointed and logged, so the
 # resume tests exercise a real, unannounced kill at a known point.
@@ -41,7 +43,7 @@ class RunContext:
     cfg: Config
     run_id: str
     run_dir: Path
-    store: RunStore
+    store: RunStore | None
     quiet: bool = False
     resuming: bool = False
 
@@ -69,6 +71,8 @@ class RunContext:
 
     def replace_history(self, history: list[dict[str, float]]) -> None:
         """On resume the checkpoint is the truth: drop epochs logged after it was written."""
+        if not dist.is_main_process():
+            return
         tmp = self.metrics_path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
         tmp.replace(self.metrics_path)
@@ -109,6 +113,19 @@ def _new_run_dir(cfg: Config, out: str | Path | None, run_id: str) -> Path:
     return run_dir
 
 
+def train(ctx: RunContext) -> dict[str, Any]:
+    """Build the recipe's task and fit it with the engine; the task's final metrics."""
+    task = get_task(ctx.cfg["task"])(ctx.cfg, RunInfo(ctx.run_dir, ctx.run_id, quiet=ctx.quiet))
+    engine = Engine(
+        task,
+        checkpoint_path=ctx.checkpoint_path,
+        on_epoch_end=ctx.log_epoch,
+        on_history=ctx.replace_history,
+        show_progress=not ctx.quiet,
+    )
+    return engine.fit(resume=ctx.resuming)
+
+
 def load_run_config(run_dir: str | Path) -> tuple[Config, dict[str, Any]]:
     """The resolved config and meta.json of an existing run directory."""
     run_dir = Path(run_dir)
@@ -117,16 +134,10 @@ def load_run_config(run_dir: str | Path) -> tuple[Config, dict[str, Any]]:
     return load_toml(run_dir / "config.toml"), json.loads((run_dir / "meta.json").read_text())
 
 
-def run_recipe(
-    cfg: Config,
-    *,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    quiet: bool = False,
-    store: RunStore | None = None,
-) -> dict[str, Any]:
-    """Train and evaluate `cfg` (a resolved recipe); return the summary --json prints."""
-    store = store or RunStore()
+def _register(
+    cfg: Config, store: RunStore, out: str | Path | None, resume: str | Path | None
+) -> tuple[str, Path]:
+    """Create (or reopen, with `resume`) the run directory and its store row."""
     metric = cfg["target"]["metric"]
     if resume is not None:
         run_dir = Path(resume)
@@ -144,34 +155,80 @@ def run_recipe(
         else:
             store.resume_run(run_id)
         (run_dir / "config.toml").write_text(dumps_toml(cfg))  # --epochs may have grown
-    else:
-        run_id = f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        run_dir = _new_run_dir(cfg, out, run_id)
-        store.start_run(
-            recipe=cfg["recipe"],
-            config=cfg,
-            seed=cfg["train"]["seed"],
-            run_dir=str(run_dir.resolve()),
-            headline_metric=metric,
-            run_id=run_id,
-        )
-        (run_dir / "config.toml").write_text(dumps_toml(cfg))
-        (run_dir / "meta.json").write_text(json.dumps({"run_id": run_id, "recipe": cfg["recipe"]}))
+        return run_id, run_dir
+    run_id = f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    run_dir = _new_run_dir(cfg, out, run_id)
+    store.start_run(
+        recipe=cfg["recipe"],
+        config=cfg,
+        seed=cfg["train"]["seed"],
+        run_dir=str(run_dir.resolve()),
+        headline_metric=metric,
+        run_id=run_id,
+    )
+    (run_dir / "config.toml").write_text(dumps_toml(cfg))
+    (run_dir / "meta.json").write_text(json.dumps({"run_id": run_id, "recipe": cfg["recipe"]}))
+    return run_id, run_dir
 
-    ctx = RunContext(cfg, run_id, run_dir, store, quiet=quiet, resuming=resume is not None)
-    task = get_task(cfg["task"]).run
+
+def _register_on_rank0(
+    cfg: Config, store: RunStore | None, out: str | Path | None, resume: str | Path | None
+) -> tuple[str, Path]:
+    """Rank 0 registers the run; every rank learns its id and directory (or rank 0's error)."""
+    result: tuple[str, str] | str = ""
+    error: UserError | None = None
+    if store is not None:
+        try:
+            run_id, run_dir = _register(cfg, store, out, resume)
+            result = (run_id, str(run_dir))
+        except UserError as e:
+            result, error = f"error:{e}", e
+    result = dist.broadcast_object(result)
+    if error is not None:
+        raise error
+    if isinstance(result, str):
+        raise UserError(result.removeprefix("error:"))
+    return result[0], Path(result[1])
+
+
+def run_recipe(
+    cfg: Config,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    store: RunStore | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate `cfg` (a resolved recipe); return the summary --json prints.
+
+    Under torchrun (or `scratchdl run --nproc N`) every process calls this; rank 0 alone
+    creates the run directory and store row and writes logs and checkpoints.
+    """
+    dist.init(cfg["train"]["device"])
+    main = dist.is_main_process()
+    store = (store or RunStore()) if main else None
+    metric = cfg["target"]["metric"]
+    run_id, run_dir = _register_on_rank0(cfg, store, out, resume)
+
+    def finish(status: str, **kw: Any) -> None:
+        if store is not None:
+            store.finish_run(run_id, status, **kw)
+
+    resuming = resume is not None
+    ctx = RunContext(cfg, run_id, run_dir, store, quiet=quiet or not main, resuming=resuming)
     start = time.perf_counter()
     try:
         with _sigterm_as_interrupt():
-            final = task(ctx)
+            final = train(ctx)
     except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted")
+        # under torchrun a SIGTERM means another process failed: the run failed
+        finish("failed" if dist.launched_by_torchrun() else "interrupted")
         raise KeyboardInterrupt(str(run_dir)) from None  # the CLI names the dir to resume
     except BaseException:
-        store.finish_run(run_id, "failed")
+        finish("failed")
         raise
     if metric not in final:
-        store.finish_run(run_id, "failed")
+        finish("failed")
         raise UserError(
             f"recipe {cfg['recipe']}: task produced no {metric!r} (has {sorted(final)})"
         )
@@ -188,6 +245,7 @@ def run_recipe(
         "wall_seconds": round(time.perf_counter() - start, 1),
         "run_dir": str(run_dir.resolve()),
         "final": final,
+        "world_size": dist.world_size(),
     }
-    store.finish_run(run_id, "completed", headline_value=value, summary=summary)
+    finish("completed", headline_value=value, summary=summary)
     return summary

@@ -1,0 +1,359 @@
+"""The one training loop of scratchdl: every task trains here.
+
+The engine owns the epoch/step loop, device placement of any batch, AMP (fp16 autocast with
+grad scaling or bf16 autocast on CUDA, bf16 autocast on CPU), gradient clipping and
+accumulation, the non-finite-loss check, per-step LR schedules, the progress bar, per-epoch
+logging, validation, atomic checkpoints with exact resume, throughput and DDP. A task
+(scratchdl.train.task.Task) supplies data, modules, a training step and evaluation.
+
+Exact resume rests on three facts: a task's data order for epoch e is a pure function of
+(seed, e) or of a stream position it checkpoints, every other random draw comes from the
+global RNGs whose states go into the checkpoint, and the checkpoint is written after the
+epoch's metrics are final. Killed at any moment and resumed, a CPU run ends bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scratchdl.errors import UserError
+from scratchdl.train import distributed as dist
+from scratchdl.train.batch import to_device
+from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
+from scratchdl.train.device import resolve_device
+from scratchdl.train.optim import build_scheduler
+from scratchdl.train.progress import progress, show
+from scratchdl.train.seeding import rng_state, seed_everything, set_rng_state
+from scratchdl.train.task import Task
+
+CHECKPOINT_FORMAT = 2
+AMP_MODES = ("none", "bf16", "fp16")
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+def amp_mode(value: Any, device: torch.device) -> str:
+    """train.amp as one of AMP_MODES on `device` (true = fp16 on CUDA, bf16 on CPU)."""
+    if value is True:
+        value = "fp16" if device.type == "cuda" else "bf16"
+    elif value is False:
+        value = "none"
+    if value not in AMP_MODES:
+        raise UserError(f"train.amp must be one of {', '.join(AMP_MODES)}, got {value!r}")
+    if value == "fp16" and device.type != "cuda":
+        raise UserError("train.amp=fp16 needs a CUDA GPU; on CPU use train.amp=bf16")
+    return value
+
+
+class Engine:
+    """Fit a Task: `Engine(task, cfg["train"]).fit(...)` returns the run's final metrics."""
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        checkpoint_path: str | Path | None = None,
+        on_epoch_end: EpochHook | None = None,
+        on_history: Callable[[list[dict[str, float]]], None] | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        tcfg = task.cfg["train"]
+        self.task = task
+        self.tcfg = tcfg
+        self.device = resolve_device(tcfg["device"])
+        self.amp = amp_mode(tcfg.get("amp", "none"), self.device)
+        self.channels_last = bool(tcfg.get("channels_last", False))
+        self.grad_clip = float(tcfg.get("grad_clip", 0.0))
+        self.accumulate = int(tcfg.get("accumulate", 1))
+        check_capabilities(type(task), tcfg)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.on_epoch_end = on_epoch_end
+        self.on_history = on_history
+        self.show_progress = show_progress
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
+        self.optimizers: dict[str, Any] = {}
+        self.schedulers: dict[str, Any] = {}
+        self.history: list[dict[str, float]] = []
+        self.phase_results: dict[str, dict[str, Any]] = {}
+        self.phase_index = 0
+        self.epoch = 0  # epochs completed in the current phase
+        self.step = 0  # optimizer steps taken in the current phase
+        self.train_seconds = 0.0
+        self.train_examples = 0
+        self.train_tokens = 0
+        task.engine = self
+        task.device = self.device
+        task.rank, task.world_size = dist.rank(), dist.world_size()
+
+    # -- precision ---------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of train.amp (a no-op when off)."""
+        if self.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.amp == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    # -- manual optimization helpers --------------------------------------------------
+    def backward(self, loss: torch.Tensor) -> None:
+        """loss.backward() through the grad scaler (fp16) and the accumulation divisor."""
+        self.scaler.scale(loss / self.accumulate).backward()
+
+    def step_optimizer(self, name: str) -> None:
+        """Unscale, clip, step and zero the grads of optimizer `name`."""
+        opt = self.optimizers[name]
+        if self.grad_clip > 0:
+            self.scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g["params"]]
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.scaler.step(opt)
+        self.scaler.update()
+        opt.zero_grad(set_to_none=True)
+
+    # -- modules -------------------------------------------------------------------------
+    def _prepare_modules(self) -> None:
+        """Move the task's modules to the device (NHWC if asked); DDP-wrap trainable ones."""
+        for name in self.task.module_names:
+            m = self.task.module(name).to(self.device)
+            if self.channels_last:
+                m = m.to(memory_format=torch.channels_last)
+            if dist.world_size() > 1 and any(p.requires_grad for p in m.parameters()):
+                m = dist.wrap_ddp(m, self.device)
+            setattr(self.task, name, m)
+
+    def _build_optimizers(self, epochs: int) -> None:
+        self.optimizers = dict(self.task.configure_optimizers())
+        steps = max(1, self.task.steps_per_epoch() // self.accumulate)
+        sched_cfg = self.task.cfg["schedule"]
+        self.schedulers = {
+            name: build_scheduler(opt, sched_cfg, steps, epochs)
+            for name, opt in self.optimizers.items()
+        }
+
+    # -- one epoch -----------------------------------------------------------------------
+    def _loss(self, out: dict[str, Any]) -> torch.Tensor:
+        if "loss" in out:
+            return out["loss"]
+        losses = [v for k, v in out.items() if k.endswith("loss")]
+        if not losses:
+            raise UserError(f"{self.task.name}: training_step returned no loss (got {sorted(out)})")
+        return sum(losses)  # type: ignore[return-value]
+
+    def _check_finite(self, value: Any, epoch: int) -> None:
+        v = float(value)
+        if v != v or v in (float("inf"), float("-inf")):
+            raise UserError(
+                f"loss became {v} at epoch {epoch}, step {self.step}: lower optimizer.lr "
+                "or set train.grad_clip"
+            )
+
+    def _train_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        task = self.task
+        for name in task.module_names:
+            task.module(name).train()
+        steps = task.steps_per_epoch()
+        sums: dict[str, torch.Tensor] = {}
+        count = torch.zeros(3, dtype=torch.float64)  # examples, tokens, batches
+        lr_used = self._lrs()
+        bar = progress(
+            task.train_batches(epoch),
+            total=steps,
+            desc=f"epoch {epoch}/{epochs}",
+            enabled=self.show_progress and dist.is_main_process(),
+        )
+        start = time.perf_counter()
+        for i, batch in enumerate(bar):
+            if i >= steps:
+                break
+            batch = to_device(batch, self.device, self.channels_last)
+            boundary = (i + 1) % self.accumulate == 0 or i + 1 == steps
+            if not task.manual_optimization and (i % self.accumulate == 0):
+                for opt in self.optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+            sync = contextlib.nullcontext() if boundary else dist.no_sync(task)
+            with sync:
+                with self.autocast():
+                    out = task.training_step(batch, self.step)
+                loss = self._loss(out) if not task.manual_optimization else out.get("loss")
+                if loss is not None:
+                    self._check_finite(loss.detach() if torch.is_tensor(loss) else loss, epoch)
+                if not task.manual_optimization:
+                    self.backward(loss)
+            if boundary:
+                if not task.manual_optimization:
+                    for name in self.optimizers:
+                        self.step_optimizer(name)
+                lr_used = self._lrs()
+                for sched in self.schedulers.values():
+                    sched.step()
+                self.step += 1
+            examples, tokens = task.batch_size(batch)
+            count += torch.tensor([examples, tokens, 1], dtype=torch.float64)
+            for k, v in out.items():
+                v = float(v.detach()) if torch.is_tensor(v) else float(v)
+                sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v * examples
+            if loss is not None:
+                show(bar, loss=f"{float(loss.detach() if torch.is_tensor(loss) else loss):.4f}")
+        elapsed = time.perf_counter() - start
+        for v in [*sums.values(), count]:
+            dist.all_reduce_sum(v)
+        examples, tokens = float(count[0]), float(count[1])
+        self.train_seconds += elapsed
+        self.train_examples += int(examples)
+        self.train_tokens += int(tokens)
+        row = {f"train_{k}": float(v) / examples for k, v in sums.items() if examples}
+        row.update({f"lr{'' if n == 'main' else '_' + n}": lr for n, lr in lr_used.items()})
+        row["epoch_seconds"] = elapsed
+        row["examples_per_s"] = examples / elapsed if elapsed > 0 else 0.0
+        if tokens:
+            row["tokens_per_s"] = tokens / elapsed if elapsed > 0 else 0.0
+        return row
+
+    def _lrs(self) -> dict[str, float]:
+        """The lr of each optimizer's first group as it is now (before its next step)."""
+        out = {}
+        for name, opt in self.optimizers.items():
+            groups = getattr(opt, "param_groups", None)
+            if groups:
+                out[name] = float(groups[0]["lr"])
+        return out
+
+    @torch.no_grad()
+    def _evaluate(self, split: str) -> dict[str, float]:
+        for name in self.task.module_names:
+            self.task.module(name).eval()
+        with self.autocast():
+            metrics = self.task.evaluate(split)
+        return {f"{split}_{k}": float(v) for k, v in metrics.items()}
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state_dict(self, phase_done: bool = False) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "task": self.task.name,
+            "phase": self.phase_index,
+            "phase_done": phase_done,
+            "phase_results": self.phase_results,
+            "epoch": self.epoch,
+            "step": self.step,
+            "modules": {n: self.task.module(n).state_dict() for n in self.task.module_names},
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "task_state": self.task.state_dict(),
+            "history": self.history,
+        }
+
+    def _load_training_state(self, state: dict[str, Any]) -> None:
+        for name in self.task.module_names:
+            self.task.module(name).load_state_dict(state["modules"][name])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][name])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.task.load_state_dict(state["task_state"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+    def _save(self, phase_done: bool = False) -> None:
+        if self.checkpoint_path is not None and dist.is_main_process():
+            save_checkpoint(self.state_dict(phase_done), self.checkpoint_path)
+
+    # -- the loop ------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train every phase to its epochs (continuing a checkpoint if `resume`), then test."""
+        task = self.task
+        seed_everything(int(self.tcfg["seed"]))
+        task.setup()
+        phases = task.phases()
+        state = None
+        if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
+            state = load_checkpoint(self.checkpoint_path, map_location="cpu")
+            if state.get("format") != CHECKPOINT_FORMAT or state.get("task") != task.name:
+                raise UserError(
+                    f"{self.checkpoint_path} is not a checkpoint of a {task.name!r} run of this "
+                    "scratchdl version: start a new run instead of --resume"
+                )
+            self.history = list(state["history"])
+            self.phase_results = dict(state["phase_results"])
+            self.phase_index = int(state["phase"])
+            if state["phase_done"]:  # finished phase: continue it only if it is the last
+                last = self.phase_index == len(phases) - 1
+                if not (last and phases[-1][1] > int(state["epoch"])):
+                    self.phase_index += 1
+                    state = None
+            if self.on_history is not None:
+                self.on_history(self.history)
+        start_phase = self.phase_index
+        for k in range(start_phase, len(phases)):
+            name, epochs = phases[k]
+            self.phase_index = k
+            self.epoch, self.step = 0, 0
+            task.setup_phase(name)
+            self._prepare_modules()
+            self._build_optimizers(epochs)
+            if state is not None and k == start_phase:
+                self._load_training_state(state)
+                self.phase_results.pop(name, None)
+            while self.epoch < epochs:
+                epoch = self.epoch + 1
+                row: dict[str, float] = {"epoch": len(self.history) + 1}
+                if name:
+                    row.update(phase=k, phase_epoch=epoch)
+                row.update(self._train_epoch(epoch, epochs))
+                row.update(self._evaluate("val"))
+                self.epoch = epoch
+                self.history.append(row)
+                self._save()
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(int(row["epoch"]), row)
+            for m in task.module_names:
+                task.module(m).eval()
+            with torch.no_grad(), self.autocast():
+                tested = task.test()
+            mine = [r for r in self.history if r.get("phase", k) == k] if name else self.history
+            self.phase_results[name] = {**(mine[-1] if mine else {}), **tested}
+            self._save(phase_done=True)
+        final = dict(task.summary(self.phase_results))
+        if self.train_seconds > 0:  # throughput of this process's epochs (none if all resumed)
+            final["examples_per_s"] = self.train_examples / self.train_seconds
+            if self.train_tokens:
+                final["tokens_per_s"] = self.train_tokens / self.train_seconds
+        final.setdefault("parameters", self.parameter_count())
+        return final
+
+    def parameter_count(self) -> int:
+        seen: set[int] = set()
+        total = 0
+        for name in self.task.module_names:
+            for p in self.task.module(name).parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    total += p.numel()
+        return total
+
+
+def check_capabilities(task: type[Task], tcfg: dict[str, Any]) -> None:
+    """train.* settings a task cannot honour are rejected, never ignored."""
+    amp = tcfg.get("amp", "none")
+    if amp not in ("none", False) and not task.supports_amp:
+        raise UserError(f"task {task.name!r} trains without autograd: train.amp must be 'none'")
+    if tcfg.get("channels_last") and not task.supports_channels_last:
+        raise UserError(
+            f"task {task.name!r} has no image batches: train.channels_last must be false"
+        )
+    acc = tcfg.get("accumulate", 1)
+    if isinstance(acc, bool) or not isinstance(acc, int) or acc < 1:
+        raise UserError(f"train.accumulate must be an integer >= 1, got {acc!r}")
+    if acc > 1 and task.manual_optimization:
+        raise UserError(f"task {task.name!r} steps its own optimizers: train.accumulate must be 1")
+    if dist.world_size() > 1 and not task.supports_ddp:
+        raise UserError(f"task {task.name!r} runs in one process: start it without --nproc")
