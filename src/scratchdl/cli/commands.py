@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from scratchdl.cli.table import render
@@ -54,7 +55,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"{args.resume} has already trained {done} epochs: --epochs must be >= {done}"
                 )
         cfg["train"]["epochs"] = args.epochs
+    if args.nproc < 1:
+        raise UserError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1:
+        return _launch_ddp(args, cfg)
     summary = run_recipe(cfg, out=args.out, resume=args.resume, quiet=args.quiet or args.json)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     if args.json:
         print(json.dumps(summary))
     else:
@@ -66,6 +73,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"run dir {summary['run_dir']}"
         )
     return 0
+
+
+def _launch_ddp(args: argparse.Namespace, cfg: dict) -> int:
+    """Check the recipe can run data-parallel here, then start args.nproc processes."""
+    from scratchdl.tasks import get_task
+    from scratchdl.train.launch import launch
+
+    task = get_task(cfg["task"])
+    if not task.supports_ddp:
+        raise UserError(f"task {task.name!r} runs in one process: drop --nproc")
+    argv = ["run", *([args.recipe] if args.recipe else [])]
+    for item in args.set or []:
+        argv += ["--set", item]
+    for flag, value in (("--seed", args.seed), ("--epochs", args.epochs), ("--out", args.out)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.resume:
+        argv += ["--resume", args.resume]
+    argv += [f for f, on in (("--json", args.json), ("--quiet", args.quiet)) if on]
+    return launch(argv, args.nproc)  # a failing process has printed its own one-line error
 
 
 def _epochs_done(run_dir: Path) -> int:

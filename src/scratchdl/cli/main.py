@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or finished run")
     s.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
     s.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    s.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (DDP: gloo on CPU, NCCL on CUDA)",
+    )
     s.set_defaults(func=commands.cmd_run)
 
     s = sub.add_parser("report", help="stored runs as a table")
