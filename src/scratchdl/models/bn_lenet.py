@@ -12,8 +12,7 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.models.blocks import activation as make_activation
-from scratchdl.models.blocks import init_weights, pool2d
-from scratchdl.models.layers import check_fits
+from scratchdl.models.blocks import check_fits, init_weights, pool2d
 from scratchdl.models.registry import register_model
 
 
