@@ -177,7 +177,8 @@ def test_book_bn_lenet_layer_shapes() -> None:
         ("bn_lenet", 15, {}),
         ("alexnet", 224, {"layout": "paper"}),
         ("googlenet", 96, {"layout": "paper"}),
-        ("bn_lenet", 28, {"norm": "layer"}),
+        ("bn_lenet", 28, {"impl": "layer"}),
+        ("bn_lenet", 28, {"norm": "scratch"}),  # the old spelling is gone: impl
     ],
 )
 def test_bad_sizes_and_options_raise_user_errors(name: str, size: int, options: dict) -> None:
@@ -195,7 +196,9 @@ def test_bad_sizes_and_options_raise_user_errors(name: str, size: int, options: 
 def test_scratch_batchnorm_equals_torch_in_train_and_eval(shape, momentum, eps) -> None:
     torch.manual_seed(0)
     c = shape[1]
-    ours = BatchNorm(c, eps=eps, momentum=momentum).double()
+    # torch momentum > 0.5 is only reachable in the course's convention (1 - momentum)
+    course = {"momentum": 1 - momentum, "course_momentum": True} if momentum > 0.5 else {}
+    ours = BatchNorm(c, eps=eps, **({"momentum": momentum} | course)).double()
     theirs = (nn.BatchNorm1d if len(shape) == 2 else nn.BatchNorm2d)(
         c, eps=eps, momentum=momentum
     ).double()
@@ -225,6 +228,21 @@ def test_scratch_batchnorm_equals_torch_in_train_and_eval(shape, momentum, eps) 
     assert not torch.equal(ours(x), ours.train()(x)), "eval must differ from train statistics"
 
 
+def test_scratch_batchnorm_momentum_convention() -> None:
+    """A course momentum (0.9 = weight on the old average) is refused in torch's convention and
+    converted with course_momentum=True: one step from running_mean 0 moves it by 0.1 * mean."""
+    with pytest.raises(UserError, match="course_momentum=True"):
+        BatchNorm(2, momentum=0.9)
+    with pytest.raises(UserError, match=r"momentum in \[0, 1\]"):
+        BatchNorm(2, momentum=1.5, course_momentum=True)
+    bn = BatchNorm(2, momentum=0.9, course_momentum=True).double()
+    x = torch.tensor([[1.0, 2.0], [3.0, 6.0]], dtype=torch.float64)
+    bn(x)
+    torch.testing.assert_close(bn.running_mean, torch.tensor([0.2, 0.4], dtype=torch.float64))
+    # unbiased batch variance (2 and 8) weighted 0.1, old value 1 weighted 0.9
+    torch.testing.assert_close(bn.running_var, torch.tensor([1.1, 1.7], dtype=torch.float64))
+
+
 def test_scratch_batchnorm_rejects_bad_input() -> None:
     bn = BatchNorm(4)
     with pytest.raises(UserError):
@@ -236,10 +254,10 @@ def test_scratch_batchnorm_rejects_bad_input() -> None:
 
 
 def test_bn_lenet_scratch_and_torch_norms_agree() -> None:
-    def build(norm: str) -> nn.Module:
+    def build(impl: str) -> nn.Module:
         torch.manual_seed(7)  # batch norm init draws nothing, so conv/linear weights match
         return build_model(
-            "bn_lenet", in_channels=1, num_classes=10, image_size=(28, 28), norm=norm
+            "bn_lenet", in_channels=1, num_classes=10, image_size=(28, 28), impl=impl
         ).double()
 
     scratch, concise = build("scratch"), build("torch")

@@ -11,7 +11,7 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.models import build_model
-from scratchdl.models.conv_blocks import SqueezeExcite
+from scratchdl.models.blocks import SqueezeExcite
 
 FAMILY = (
     "resnet resnet18 resnet34 resnet50 resnext resnext50_32x4d se_resnet18 se_resnet50 "

@@ -89,7 +89,8 @@ def _check_against_twin(net, twin: nn.Module, x, y, weights: list[str]) -> None:
     loss, grads = net.loss(x, y)
     twin_params = dict(zip(net.params.keys(), twin.parameters(), strict=True))
     twin_loss = F.cross_entropy(twin(x), y)
-    twin_loss = twin_loss + 0.5 * net.reg * sum((twin_params[w] ** 2).sum() for w in weights)
+    scale = (0.5 if net.l2_half else 1.0) * net.reg  # reg * sum(W^2) unless l2_half
+    twin_loss = twin_loss + scale * sum((twin_params[w] ** 2).sum() for w in weights)
     twin_loss.backward()
     torch.testing.assert_close(loss, twin_loss.detach(), atol=ATOL, rtol=0)
     for name, p in twin_params.items():

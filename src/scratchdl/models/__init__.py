@@ -6,14 +6,7 @@ import pkgutil
 
 from scratchdl.models.registry import build_model, list_models, model_options, register_model
 
-_NOT_MODELS = {
-    "registry",
-    "blocks",
-    "summary",
-    "layers",
-    "conv_blocks",
-    "resize",
-}  # helpers, no models
+_NOT_MODELS = {"registry", "blocks", "summary", "resize"}  # helpers, no models
 for _info in pkgutil.iter_modules(__path__):
     if _info.name not in _NOT_MODELS and not _info.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_info.name}")

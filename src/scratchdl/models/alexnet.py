@@ -15,8 +15,7 @@ from collections import OrderedDict
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import init_weights
-from scratchdl.models.layers import check_fits, scaled
+from scratchdl.models.blocks import check_fits, init_weights, scaled
 from scratchdl.models.registry import register_model
 
 # conv channels, first conv padding, pooled size before the classifier

@@ -2,8 +2,9 @@
 
 conv5x5(6) -> BN -> act -> pool -> conv5x5(16) -> BN -> act -> pool -> 120 -> BN -> act
 -> 84 -> BN -> act -> classes (no padding, as the book: 28x28 gives 16x4x4 features).
-`norm="scratch"` uses `BatchNorm` below, written with autograd-tracked tensor ops;
-`norm="torch"` uses nn.BatchNorm1d/2d (fused kernels, the fast default). The book uses
+`impl="scratch"` uses `BatchNorm` below, written with autograd-tracked tensor ops;
+`impl="torch"` uses nn.BatchNorm1d/2d (fused kernels, the fast default). `impl` is the one
+spelling of the from-scratch switch on every model that has a hand-written variant. The book uses
 sigmoid, average pooling and Xavier init; `activation`, `pool` and `init` choose otherwise.
 """
 
@@ -12,9 +13,9 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.models.blocks import activation as make_activation
-from scratchdl.models.blocks import init_weights, pool2d
-from scratchdl.models.layers import check_fits
+from scratchdl.models.blocks import check_fits, init_weights, pool2d
 from scratchdl.models.registry import register_model
+from scratchdl.scratch.layers.norm import check_momentum
 
 
 class BatchNorm(nn.Module):
@@ -23,11 +24,20 @@ class BatchNorm(nn.Module):
     Training normalizes with the batch mean and biased variance and updates the running
     stats as running = (1 - momentum) * running + momentum * batch_stat, storing the
     unbiased variance (torch's convention); eval normalizes with the running stats.
+    `momentum` is the weight on the new batch; `course_momentum=True` reads it in the course's
+    opposite convention (weight on the old average) and converts it, see `check_momentum`.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        course_momentum: bool = False,
+    ):
         super().__init__()
-        self.eps, self.momentum = eps, momentum
+        self.eps = eps
+        self.momentum = check_momentum(momentum, course_momentum, "BatchNorm")
         self.gamma = nn.Parameter(torch.ones(num_features))
         self.beta = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
@@ -67,12 +77,12 @@ def bn_lenet(
     image_size: tuple[int, int],
     activation: str = "sigmoid",
     pool: str = "avg",
-    norm: str = "torch",
+    impl: str = "torch",
     init: str = "default",
 ) -> nn.Module:
-    if norm not in NORMS:
-        raise UserError(f"bn_lenet: unknown norm {norm!r} (allowed: {', '.join(NORMS)})")
-    norm2d, norm1d = NORMS[norm]
+    if impl not in NORMS:
+        raise UserError(f"bn_lenet: unknown impl {impl!r} (allowed: {', '.join(NORMS)})")
+    norm2d, norm1d = NORMS[impl]
     features = nn.Sequential(
         nn.Conv2d(in_channels, 6, kernel_size=5),
         norm2d(6),

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.conv_blocks import check_options, scaled, stem_conv, torchvision_init
+from scratchdl.models.blocks import check_options, scaled, stem_conv, torchvision_init
 from scratchdl.models.registry import register_model
 
 

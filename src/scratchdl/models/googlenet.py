@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import init_weights
-from scratchdl.models.layers import scaled
+from scratchdl.models.blocks import init_weights, scaled
 from scratchdl.models.registry import register_model
 
 # Per Inception block: (1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool projection).

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scratchdl.models.conv_blocks import check_options, conv_bn_act, make_divisible
+from scratchdl.models.blocks import check_options, conv_bn_act, make_divisible
 from scratchdl.models.registry import register_model
 
 # MobileNet v1 body after the stem: (output channels, stride) per depthwise separable block

@@ -12,8 +12,7 @@ this way on Fashion-MNIST (0.67 accuracy). False drops that one ReLU.
 
 from torch import nn
 
-from scratchdl.models.blocks import init_weights
-from scratchdl.models.layers import check_fits, scaled
+from scratchdl.models.blocks import check_fits, init_weights, scaled
 from scratchdl.models.registry import register_model
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.conv_blocks import (
+from scratchdl.models.blocks import (
     SqueezeExcite,
     check_options,
     scaled,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.conv_blocks import check_options, scaled
+from scratchdl.models.blocks import check_options, scaled
 from scratchdl.models.registry import register_model
 from scratchdl.models.resnet import Bottleneck, ResNet, check_layers, resnet
 

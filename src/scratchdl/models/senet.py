@@ -1,6 +1,6 @@
 """Squeeze-and-excitation networks (Hu et al., 2018, "Squeeze-and-Excitation Networks").
 
-The SE block (`SqueezeExcite`, in conv_blocks.py so every block file can use it) gates
+The SE block (`SqueezeExcite`, in blocks.py so every block file can use it) gates
 each channel of a residual branch by sigmoid(fc2(relu(fc1(global average)))) before the
 branch joins the shortcut. Every ResNet-family builder takes `se: bool`; this file
 registers the SE variants by name: `se_resnet18`, `se_resnet50` (options: width, stem,
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from scratchdl.models.conv_blocks import SqueezeExcite
+from scratchdl.models.blocks import SqueezeExcite
 from scratchdl.models.registry import register_model
 from scratchdl.models.resnet import resnet
 

@@ -14,8 +14,11 @@ The three forms of the course, slowest to fastest:
 from `max_bytes`, so 10k queries x 60k training images work without a 2.4 GB temporary. The
 `knn_predict` path keeps only the k nearest per block and never builds the full (N, M) matrix.
 
-Tie rule of the vote: among the classes with the most votes, the class of the nearest neighbour
-wins (e.g. k=2 with two different labels behaves like k=1).
+Tie rule of the vote (`tie=`): by default ("nearest") the class of the nearest neighbour wins
+among the classes with the most votes (e.g. k=2 with two different labels behaves like k=1);
+"smallest" gives the smallest label, as the course's reference does.
+
+Inputs are torch tensors; a numpy array raises a UserError naming torch.from_numpy.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from scratchdl.errors import UserError
+from scratchdl.scratch.layers._common import check_tensor
 
 MiB = 1 << 20
 DEFAULT_MAX_BYTES = 256 * MiB
@@ -41,6 +45,8 @@ def _check_metric(metric: str) -> None:
 
 
 def _check_pair(x: torch.Tensor, train: torch.Tensor) -> None:
+    check_tensor(x, "kNN", "x")
+    check_tensor(train, "kNN", "train")
     if x.ndim != 2 or train.ndim != 2:
         raise UserError(
             f"expected 2-D (N, D) queries and (M, D) training points, "
@@ -61,6 +67,8 @@ def _check_pair(x: torch.Tensor, train: torch.Tensor) -> None:
 
 
 def _check_labels(train: torch.Tensor, labels: torch.Tensor) -> None:
+    check_tensor(train, "kNN", "x_train")
+    check_tensor(labels, "kNN", "labels")
     if labels.ndim != 1 or labels.shape[0] != train.shape[0]:
         raise UserError(
             f"expected labels of shape ({train.shape[0]},) matching the training points, "
@@ -261,11 +269,22 @@ def pairwise_distances(
 # ----------------------------------------------------------------------------- voting
 
 
-def majority_vote(neighbor_labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+TIES = ("nearest", "smallest")
+
+
+def majority_vote(
+    neighbor_labels: torch.Tensor, num_classes: int | None = None, tie: str = "nearest"
+) -> torch.Tensor:
     """(N, k) labels ordered nearest first -> (N,) predicted labels.
 
-    Tie rule: among the classes with the most votes, the class of the nearest neighbour wins.
+    Tie rule among the classes with the most votes: `tie="nearest"` (the default) picks the
+    class of the nearest neighbour, so k=2 with two different labels behaves like k=1;
+    `tie="smallest"` picks the smallest label, as the course's reference (np.argmax of the
+    bincount) does.
     """
+    check_tensor(neighbor_labels, "majority_vote", "neighbor_labels")
+    if tie not in TIES:
+        raise UserError(f"tie must be one of {', '.join(TIES)}, got {tie!r}")
     if neighbor_labels.ndim != 2 or neighbor_labels.shape[1] < 1:
         raise UserError(
             f"expected neighbour labels of shape (N, k) with k >= 1, "
@@ -282,6 +301,8 @@ def majority_vote(neighbor_labels: torch.Tensor, num_classes: int | None = None)
     counts = torch.zeros(labels.shape[0], num_classes, dtype=torch.long, device=labels.device)
     counts.scatter_add_(1, labels, torch.ones_like(labels))
     is_top = counts == counts.max(dim=1, keepdim=True).values
+    if tie == "smallest":  # argmax returns the first (smallest) top class
+        return is_top.to(torch.uint8).argmax(dim=1)
     # For each neighbour (nearest first): does it belong to a top class? Take the first that does.
     top_neighbor = is_top.gather(1, labels).to(torch.uint8).argmax(dim=1, keepdim=True)
     return labels.gather(1, top_neighbor).squeeze(1)
@@ -319,17 +340,19 @@ def knn_predict(
     max_bytes: int = DEFAULT_MAX_BYTES,
     num_classes: int | None = None,
     block_rows: int | None = None,
+    tie: str = "nearest",
 ) -> torch.Tensor:
     """(N, D) queries, (M, D) training points, (M,) labels -> (N,) predicted labels.
 
-    Memory-bounded by `max_bytes` (see module docstring); ties follow `majority_vote`.
+    Memory-bounded by `max_bytes` (see module docstring); vote ties are broken by `tie`, see
+    `majority_vote` ("nearest" neighbour by default, "smallest" label as in the course).
     """
     _check_pair(x, train)
     _check_labels(train, train_labels)
     idx = nearest_indices(x, train, k, metric, max_bytes, block_rows)
     if num_classes is None:
         num_classes = int(train_labels.max()) + 1
-    return majority_vote(train_labels[idx], num_classes)
+    return majority_vote(train_labels[idx], num_classes, tie)
 
 
 class KNearestNeighbor:
@@ -342,6 +365,7 @@ class KNearestNeighbor:
 
     def train(self, x: torch.Tensor, y: torch.Tensor) -> KNearestNeighbor:
         """Store (M, D) training points and their (M,) integer labels."""
+        check_tensor(x, "KNearestNeighbor.train", "x")
         if x.ndim != 2:
             raise UserError(f"expected 2-D (M, D) training points, got shape {tuple(x.shape)}")
         _check_labels(x, y)
@@ -359,10 +383,13 @@ class KNearestNeighbor:
         """(N, D) -> (N, M) distances to the stored training points."""
         return pairwise_distances(x, self._trained()[0], metric, form)
 
-    def predict(self, x: torch.Tensor, k: int = 1, metric: str = "l2") -> torch.Tensor:
-        """(N, D) -> (N,) predicted labels, memory-bounded by `self.max_bytes`."""
+    def predict(
+        self, x: torch.Tensor, k: int = 1, metric: str = "l2", tie: str = "nearest"
+    ) -> torch.Tensor:
+        """(N, D) -> (N,) predicted labels, memory-bounded by `self.max_bytes`; `tie` as in
+        `majority_vote`."""
         x_train, y_train = self._trained()
-        return knn_predict(x, x_train, y_train, k, metric, self.max_bytes)
+        return knn_predict(x, x_train, y_train, k, metric, self.max_bytes, tie=tie)
 
 
 # ----------------------------------------------------------------------------- cross-validation
@@ -376,14 +403,17 @@ def cross_validate_k(
     metric: str = "l2",
     seed: int | None = 0,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    tie: str = "nearest",
 ) -> tuple[int, dict[int, list[float]]]:
     """k-fold cross-validation of k. (N, D) points, (N,) labels -> (best_k, {k: [acc per fold]}).
 
     Folds are `torch.tensor_split(order, folds)` where `order` is
     `torch.randperm(N, generator=torch.Generator().manual_seed(seed))`, or `arange(N)` when seed is
     None. Neighbours are searched once per fold for max(ks) and reused for every k. The best k
-    has the highest mean validation accuracy; ties go to the smallest k.
+    has the highest mean validation accuracy; ties go to the smallest k. `tie` breaks vote
+    ties as in `majority_vote`.
     """
+    check_tensor(x, "cross_validate_k", "x")
     if x.ndim != 2:
         raise UserError(f"expected 2-D (N, D) points, got shape {tuple(x.shape)}")
     _check_labels(x, y)
@@ -410,7 +440,7 @@ def cross_validate_k(
         nearest = nearest_indices(x[val_idx], x[train_idx], k_max, metric, max_bytes)
         neighbor_labels = y[train_idx][nearest]  # (n_val, k_max), nearest first
         for k in ks:
-            pred = majority_vote(neighbor_labels[:, :k], num_classes)
+            pred = majority_vote(neighbor_labels[:, :k], num_classes, tie)
             accuracies[k].append((pred == y[val_idx]).double().mean().item())
     means = {k: sum(a) / len(a) for k, a in accuracies.items()}
     best_k = min(ks, key=lambda k: (-means[k], k))

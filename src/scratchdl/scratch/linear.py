@@ -10,7 +10,9 @@ covers that row too.
 Penalty (elastic net; `reg` = strength, `l1_ratio` in [0, 1]):
     reg * (l1_ratio * sum|W| + (1 - l1_ratio) * sum W^2)
 so l1_ratio=0 is the course's L2 term `reg * sum(W * W)`, l1_ratio=1 is pure L1. The L1 gradient
-uses sign(W) (subgradient 0 at W == 0).
+uses sign(W) (subgradient 0 at W == 0). This L2 convention (no 1/2) is the one of every scratch
+penalty (the hand-written nets and scratch.regularize too); `l2_half=True` halves the L2 term to
+`0.5 * reg * sum W^2` (gradient reg * W: torch's weight_decay, the course's nets' convention).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from __future__ import annotations
 import torch
 
 from scratchdl.errors import UserError
+from scratchdl.scratch.layers._common import check_tensor
 
 # ----------------------------------------------------------------------------- checks and helpers
 
 
 def _check_inputs(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float, l1_ratio: float):
+    for value, label in ((W, "W"), (X, "X"), (y, "y")):
+        check_tensor(value, "linear loss", label)
     if W.ndim != 2 or X.ndim != 2:
         raise UserError(
             f"expected W of shape (D, C) and X of shape (N, D), got {tuple(W.shape)} and "
@@ -62,11 +67,13 @@ def add_bias_column(X: torch.Tensor) -> torch.Tensor:
 
 
 def penalty(
-    W: torch.Tensor, reg: float, l1_ratio: float = 0.0
+    W: torch.Tensor, reg: float, l1_ratio: float = 0.0, l2_half: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Elastic-net penalty and its gradient: (scalar, dW of W's shape). See the module docstring."""
-    value = reg * (l1_ratio * W.abs().sum() + (1.0 - l1_ratio) * (W * W).sum())
-    grad = reg * (l1_ratio * torch.sign(W) + 2.0 * (1.0 - l1_ratio) * W)
+    """Elastic-net penalty and its gradient: (scalar, dW of W's shape). See the module docstring;
+    `l2_half` puts the 1/2 in front of the L2 term."""
+    l2 = 0.5 if l2_half else 1.0
+    value = reg * (l1_ratio * W.abs().sum() + l2 * (1.0 - l1_ratio) * (W * W).sum())
+    grad = reg * (l1_ratio * torch.sign(W) + 2.0 * l2 * (1.0 - l1_ratio) * W)
     return value, grad
 
 
@@ -74,7 +81,12 @@ def penalty(
 
 
 def svm_loss_naive(
-    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+    W: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    reg: float = 0.0,
+    l1_ratio: float = 0.0,
+    l2_half: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multiclass hinge loss (delta = 1) with loops over examples and classes.
 
@@ -95,12 +107,17 @@ def svm_loss_naive(
                 loss += margin
                 dW[:, j] += X[i]  # d margin / d W_j
                 dW[:, y[i]] -= X[i]  # d margin / d W_{y_i}
-    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio, l2_half)
     return loss / num_train + reg_loss, dW / num_train + reg_grad
 
 
 def svm_loss_vectorized(
-    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+    W: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    reg: float = 0.0,
+    l1_ratio: float = 0.0,
+    l2_half: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Same as svm_loss_naive, with no Python loops."""
     _check_inputs(W, X, y, reg, l1_ratio)
@@ -112,7 +129,7 @@ def svm_loss_vectorized(
     # Each positive margin adds X_i to column j and subtracts it from column y_i.
     coeff = (margins > 0).to(X.dtype)
     coeff[rows, y] = -coeff.sum(dim=1)
-    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio, l2_half)
     loss = margins.sum() / num_train + reg_loss
     dW = X.T @ coeff / num_train + reg_grad
     return loss, dW
@@ -122,7 +139,12 @@ def svm_loss_vectorized(
 
 
 def softmax_loss_naive(
-    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+    W: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    reg: float = 0.0,
+    l1_ratio: float = 0.0,
+    l2_half: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax cross-entropy with a loop over examples.
 
@@ -140,12 +162,17 @@ def softmax_loss_naive(
         loss += -torch.log(probs[y[i]])
         probs[y[i]] -= 1.0  # dL_i/ds = p - onehot(y_i)
         dW += torch.outer(X[i], probs)
-    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio, l2_half)
     return loss / num_train + reg_loss, dW / num_train + reg_grad
 
 
 def softmax_loss_vectorized(
-    W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float = 0.0, l1_ratio: float = 0.0
+    W: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    reg: float = 0.0,
+    l1_ratio: float = 0.0,
+    l2_half: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Same as softmax_loss_naive, with no Python loops (log-sum-exp for stability)."""
     _check_inputs(W, X, y, reg, l1_ratio)
@@ -156,7 +183,7 @@ def softmax_loss_vectorized(
     log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
     dscores = torch.exp(log_probs)
     dscores[rows, y] -= 1.0
-    reg_loss, reg_grad = penalty(W, reg, l1_ratio)
+    reg_loss, reg_grad = penalty(W, reg, l1_ratio, l2_half)
     loss = -log_probs[rows, y].sum() / num_train + reg_loss
     dW = X.T @ dscores / num_train + reg_grad
     return loss, dW
@@ -177,11 +204,18 @@ class LinearClassifier:
         self.W: torch.Tensor | None = None
 
     def loss(
-        self, W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, reg: float, l1_ratio: float
+        self,
+        W: torch.Tensor,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        reg: float,
+        l1_ratio: float,
+        l2_half: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError("use LinearSVM or Softmax")
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, type(self).__name__, "x")
         if x.ndim < 2:
             raise UserError(f"expected a batch of shape (N, ...) with N examples, got {x.shape}")
         x = x.reshape(x.shape[0], -1).to(self.dtype)
@@ -200,18 +234,21 @@ class LinearClassifier:
         seed: int = 0,
         num_classes: int | None = None,
         verbose: bool = False,
+        l2_half: bool = False,
     ) -> list[float]:
         """Minibatch SGD on (N, ...) inputs and (N,) labels; returns the loss of every step.
 
         With `epochs`, each epoch is one shuffled pass in batches; otherwise `num_iters` steps
         each draw `batch_size` examples with replacement (the course's version). W starts as
-        0.001 * randn (seeded) unless already set by an earlier call.
+        0.001 * randn (seeded) unless already set by an earlier call. `reg`, `l1_ratio` and
+        `l2_half` define the penalty (module docstring).
         """
         if lr <= 0:
             raise UserError(f"learning rate must be positive, got {lr}")
         if batch_size < 1:
             raise UserError(f"batch_size must be a positive integer, got {batch_size}")
         X = self._features(x)
+        check_tensor(y, type(self).__name__, "y")
         y = y.to(X.device)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise UserError(f"expected labels of shape ({X.shape[0]},), got {tuple(y.shape)}")
@@ -234,7 +271,7 @@ class LinearClassifier:
         history = []
         for step, idx in enumerate(batches):
             idx = idx.to(X.device)
-            loss, dW = self.loss(self.W, X[idx], y[idx], reg, l1_ratio)
+            loss, dW = self.loss(self.W, X[idx], y[idx], reg, l1_ratio, l2_half)
             self.W -= lr * dW
             history.append(loss.item())
             if verbose and step % 100 == 0:
@@ -258,12 +295,12 @@ class LinearClassifier:
 class LinearSVM(LinearClassifier):
     """Multiclass SVM (hinge loss, delta = 1)."""
 
-    def loss(self, W, X, y, reg, l1_ratio):
-        return svm_loss_vectorized(W, X, y, reg, l1_ratio)
+    def loss(self, W, X, y, reg, l1_ratio, l2_half=False):
+        return svm_loss_vectorized(W, X, y, reg, l1_ratio, l2_half)
 
 
 class Softmax(LinearClassifier):
     """Softmax (multinomial logistic regression) with cross-entropy loss."""
 
-    def loss(self, W, X, y, reg, l1_ratio):
-        return softmax_loss_vectorized(W, X, y, reg, l1_ratio)
+    def loss(self, W, X, y, reg, l1_ratio, l2_half=False):
+        return softmax_loss_vectorized(W, X, y, reg, l1_ratio, l2_half)

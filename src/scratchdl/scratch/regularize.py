@@ -43,14 +43,21 @@ def l2_penalty(module: nn.Module, skip_bias_and_norm: bool = True) -> torch.Tens
 
 
 def elastic_net_penalty(
-    module: nn.Module, reg: float, l1_ratio: float = 0.0, skip_bias_and_norm: bool = True
+    module: nn.Module,
+    reg: float,
+    l1_ratio: float = 0.0,
+    skip_bias_and_norm: bool = True,
+    l2_half: bool = False,
 ) -> torch.Tensor:
-    """reg * (l1_ratio * L1 + (1 - l1_ratio) * L2), the same convention as scratch.linear."""
+    """reg * (l1_ratio * L1 + (1 - l1_ratio) * L2), the same convention as scratch.linear and
+    the hand-written nets; `l2_half` halves the L2 term (0.5 * reg * sum w^2, torch's
+    weight_decay=reg)."""
     if reg < 0 or not 0.0 <= l1_ratio <= 1.0:
         raise UserError(f"expected reg >= 0 and l1_ratio in [0, 1], got {reg} and {l1_ratio}")
     l1 = l1_penalty(module, skip_bias_and_norm) if l1_ratio > 0 else 0.0
     l2 = l2_penalty(module, skip_bias_and_norm) if l1_ratio < 1 else 0.0
-    return reg * (l1_ratio * l1 + (1.0 - l1_ratio) * l2)
+    half = 0.5 if l2_half else 1.0
+    return reg * (l1_ratio * l1 + half * (1.0 - l1_ratio) * l2)
 
 
 def _check_prob(p: float, name: str = "p") -> None:

@@ -9,13 +9,14 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache
+from scratchdl.scratch.layers._common import Cache, tensor_layer
 
 # SELU's constants from Klambauer et al. (2017), the same digits torch uses.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@tensor_layer
 class ReLU:
     @staticmethod
     def forward(x: Tensor) -> tuple[Tensor, Cache]:
@@ -27,6 +28,7 @@ class ReLU:
         return dout * (x > 0)
 
 
+@tensor_layer
 class LeakyReLU:
     @staticmethod
     def forward(x: Tensor, negative_slope: float = 0.01) -> tuple[Tensor, Cache]:
@@ -38,6 +40,7 @@ class LeakyReLU:
         return torch.where(x > 0, dout, negative_slope * dout)
 
 
+@tensor_layer
 class PReLU:
     """Leaky ReLU with a learned slope `a`: shape (1,) shared, or (C,) one per channel (dim 1)."""
 
@@ -71,6 +74,7 @@ class PReLU:
         return dx, da
 
 
+@tensor_layer
 class ELU:
     @staticmethod
     def forward(x: Tensor, alpha: float = 1.0) -> tuple[Tensor, Cache]:
@@ -84,6 +88,7 @@ class ELU:
         return torch.where(x > 0, dout, dout * alpha * torch.exp(x.clamp_max(0)))
 
 
+@tensor_layer
 class SELU:
     """scale * ELU(x, alpha) with the self-normalizing constants."""
 
@@ -97,6 +102,7 @@ class SELU:
         return ELU.backward(SELU_SCALE * dout, cache)
 
 
+@tensor_layer
 class Sigmoid:
     @staticmethod
     def forward(x: Tensor) -> tuple[Tensor, Cache]:
@@ -111,6 +117,7 @@ class Sigmoid:
         return dout * out * (1 - out)
 
 
+@tensor_layer
 class Tanh:
     @staticmethod
     def forward(x: Tensor) -> tuple[Tensor, Cache]:

@@ -3,9 +3,10 @@
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache, check_same_kind
+from scratchdl.scratch.layers._common import Cache, check_same_kind, tensor_layer
 
 
+@tensor_layer
 class Affine:
     """x (N, d1, ..., dk) is flattened to (N, D); w is (D, M) (the transpose of nn.Linear's
     weight), b is (M,) or None; out is (N, M)."""

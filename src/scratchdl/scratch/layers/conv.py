@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache, check_dim, check_same_kind, pair
+from scratchdl.scratch.layers._common import Cache, check_dim, check_same_kind, pair, tensor_layer
 from scratchdl.scratch.layers.windows import (
     fold_windows,
     output_size,
@@ -61,6 +61,7 @@ def check_conv_args(
     return stride, padding, ho, wo
 
 
+@tensor_layer
 class ConvNaive:
     """Convolution with explicit loops over examples, filters and output positions. Slow;
     meant to be read. Use Conv for anything bigger than a test."""
@@ -152,6 +153,7 @@ def column_chunks(
         yield start, stop, buffer[: stop - start]
 
 
+@tensor_layer
 class Conv:
     """Convolution as matrix multiplies: im2col copies every window into a column, then
     out = W (F, C KH KW) @ cols (C KH KW, Ho Wo) for each example (batched, per group).

@@ -9,12 +9,13 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache, check_dim, check_same_kind, pair
+from scratchdl.scratch.layers._common import Cache, check_dim, check_same_kind, pair, tensor_layer
 from scratchdl.scratch.layers.windows import fold_windows, sliding_windows
 
 IntPair = int | tuple[int, int]
 
 
+@tensor_layer
 class ConvTranspose:
     @staticmethod
     def forward(

@@ -5,9 +5,10 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache
+from scratchdl.scratch.layers._common import Cache, tensor_layer
 
 
+@tensor_layer
 class Dropout:
     @staticmethod
     def forward(

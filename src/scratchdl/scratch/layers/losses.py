@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache
+from scratchdl.scratch.layers._common import Cache, tensor_layer
 
 
 def check_scores_labels(scores: Tensor, y: Tensor, name: str) -> None:
@@ -28,6 +28,7 @@ def check_scores_labels(scores: Tensor, y: Tensor, name: str) -> None:
         )
 
 
+@tensor_layer
 class SoftmaxCrossEntropy:
     """loss = mean_i( -log softmax(scores_i)[y_i] ), same as F.cross_entropy(scores, y)."""
 
@@ -51,6 +52,7 @@ class SoftmaxCrossEntropy:
         return dscores * (dloss / n)
 
 
+@tensor_layer
 class MulticlassSVM:
     """loss = mean_i sum_{j != y_i} max(0, scores_ij - scores_iy_i + margin), the course's
     hinge loss. F.multi_margin_loss divides the inner sum by C as well: this is C times it."""

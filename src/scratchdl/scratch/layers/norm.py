@@ -3,13 +3,41 @@
 Conventions follow torch.nn: batch norm normalizes with the biased batch variance, updates
 running_mean/var in place as running = (1 - momentum) * running + momentum * batch_stat, and
 stores the *unbiased* batch variance in running_var.
+
+The course notebooks use the opposite convention: running = momentum * running +
+(1 - momentum) * batch_stat with momentum = 0.9, and the biased variance in running_var. A
+course value such as 0.9 passed here would make the running average almost the last batch, so
+`momentum > 0.5` raises a UserError; `course_momentum=True` says the value is in the course's
+convention and converts it (torch momentum = 1 - course momentum). running_var stays unbiased
+either way: it differs from the course's by the factor count / (count - 1), count = values per
+channel in a batch (N, or N*H*W for spatial batch norm).
 """
 
 import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache
+from scratchdl.scratch.layers._common import Cache, tensor_layer
+
+
+def check_momentum(momentum: float, course_momentum: bool, name: str) -> float:
+    """The torch-convention momentum (weight on the new batch) to use, or a UserError.
+
+    With `course_momentum` the value is the course's weight on the old average, converted as
+    1 - momentum. Without it a value above 0.5 is refused: it almost surely is a course value.
+    """
+    if not isinstance(momentum, int | float) or not 0.0 <= momentum <= 1.0:
+        raise UserError(f"{name}: expected momentum in [0, 1], got {momentum!r}")
+    if course_momentum:
+        return 1.0 - float(momentum)
+    if momentum > 0.5:
+        raise UserError(
+            f"{name}: momentum={momentum} is the weight on the new batch here (torch's "
+            f"convention), so the running stats would be almost the last batch; the course's "
+            f"momentum={momentum} is {1 - momentum:.3g} here: pass momentum={1 - momentum:.3g}, "
+            "or course_momentum=True to convert"
+        )
+    return float(momentum)
 
 
 def _batch_norm_forward(
@@ -22,7 +50,9 @@ def _batch_norm_forward(
     momentum: float,
     eps: float,
     name: str,
+    course_momentum: bool,
 ) -> tuple[Tensor, Cache]:
+    momentum = check_momentum(momentum, course_momentum, name)
     c = x.shape[1]
     if gamma.shape != (c,) or beta.shape != (c,):
         raise UserError(
@@ -64,10 +94,13 @@ def _batch_norm_backward(dout: Tensor, cache: Cache) -> tuple[Tensor, Tensor, Te
     return dx, dgamma, dbeta
 
 
+@tensor_layer
 class BatchNorm:
     """Batch norm for x (N, D) or (N, C, L), like nn.BatchNorm1d. gamma, beta: (C,).
 
     running_mean/running_var (C,) are updated in place in training mode (pass None to not track).
+    `momentum` is torch's (weight on the new batch, default 0.1); for a course value (0.9,
+    weight on the old average) pass `course_momentum=True`. See the module docstring.
     """
 
     @staticmethod
@@ -80,11 +113,21 @@ class BatchNorm:
         training: bool = True,
         momentum: float = 0.1,
         eps: float = 1e-5,
+        course_momentum: bool = False,
     ) -> tuple[Tensor, Cache]:
         if x.dim() not in (2, 3):
             raise UserError(f"BatchNorm: expected x (N, D) or (N, C, L), got {tuple(x.shape)}")
         return _batch_norm_forward(
-            x, gamma, beta, running_mean, running_var, training, momentum, eps, "BatchNorm"
+            x,
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+            "BatchNorm",
+            course_momentum,
         )
 
     @staticmethod
@@ -93,6 +136,7 @@ class BatchNorm:
         return _batch_norm_backward(dout, cache)
 
 
+@tensor_layer
 class SpatialBatchNorm:
     """Batch norm for images x (N, C, H, W), statistics per channel over N, H, W; like
     nn.BatchNorm2d. Same arguments as BatchNorm."""
@@ -107,11 +151,21 @@ class SpatialBatchNorm:
         training: bool = True,
         momentum: float = 0.1,
         eps: float = 1e-5,
+        course_momentum: bool = False,
     ) -> tuple[Tensor, Cache]:
         if x.dim() != 4:
             raise UserError(f"SpatialBatchNorm: expected x (N, C, H, W), got {tuple(x.shape)}")
         return _batch_norm_forward(
-            x, gamma, beta, running_mean, running_var, training, momentum, eps, "SpatialBatchNorm"
+            x,
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+            "SpatialBatchNorm",
+            course_momentum,
         )
 
     @staticmethod
@@ -120,6 +174,7 @@ class SpatialBatchNorm:
         return _batch_norm_backward(dout, cache)
 
 
+@tensor_layer
 class LayerNorm:
     """Normalize each example over its trailing dims, those of gamma's shape (like
     nn.LayerNorm(gamma.shape)): x (..., *S), gamma and beta (*S). Same in train and eval."""

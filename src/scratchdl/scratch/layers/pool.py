@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.scratch.layers._common import Cache, check_dim, pair
+from scratchdl.scratch.layers._common import Cache, check_dim, pair, tensor_layer
 from scratchdl.scratch.layers.windows import (
     fold_windows,
     output_size,
@@ -41,6 +41,7 @@ def _check_pool_args(
     return kernel, stride, padding
 
 
+@tensor_layer
 class MaxPool:
     @staticmethod
     def forward(
@@ -68,6 +69,7 @@ class MaxPool:
         return unpad2d(dxp.view(n, c, hp, wp), padding)
 
 
+@tensor_layer
 class AvgPool:
     @staticmethod
     def forward(

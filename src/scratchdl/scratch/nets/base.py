@@ -1,5 +1,10 @@
 """What every hand-written net shares: parameter and buffer dicts, train/eval mode, dtype,
-seeded initialization, input checks and the L2 penalty."""
+seeded initialization, input checks and the L2 penalty.
+
+L2 convention (the same in scratch.linear and scratch.regularize): the penalty is
+`reg * sum(W^2)` with gradient `2 * reg * W`. The course's nets use `0.5 * reg * sum(W^2)`
+(gradient `reg * W`, what torch's weight_decay=reg does); `l2_half=True` selects that one.
+"""
 
 import math
 from typing import Self
@@ -8,6 +13,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
+from scratchdl.scratch.layers._common import is_numpy, numpy_hint
 
 
 class ScratchNet:
@@ -15,16 +21,26 @@ class ScratchNet:
     (loss, grads) with grads keyed like params, and scores when y is None.
 
     `buffers` holds non-learned state (batch-norm running statistics). The seeded
-    `generator` draws the initial weights and, later, the dropout masks.
+    `generator` draws the initial weights and, later, the dropout masks. `l2_half` picks the
+    course's 0.5 * reg * sum(W^2) penalty instead of reg * sum(W^2) (module docstring).
     """
 
-    def __init__(self, num_classes: int, reg: float, dtype: torch.dtype, device: str, seed: int):
+    def __init__(
+        self,
+        num_classes: int,
+        reg: float,
+        dtype: torch.dtype,
+        device: str,
+        seed: int,
+        l2_half: bool = False,
+    ):
         if dtype not in (torch.float32, torch.float64):
             raise UserError(f"expected dtype torch.float32 or torch.float64, got {dtype}")
         if reg < 0:
             raise UserError(f"expected a regularization strength reg >= 0, got {reg}")
         self.num_classes = num_classes
         self.reg = reg
+        self.l2_half = l2_half
         self.dtype = dtype
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -60,6 +76,8 @@ class ScratchNet:
         """Check x is (N, *example_shape) (or flattens to it) and y is (N,) labels; cast x to
         the net's dtype and device."""
         name = type(self).__name__
+        if is_numpy(x) or is_numpy(y):
+            raise UserError(numpy_hint(f"{name}.loss", "x" if is_numpy(x) else "y"))
         if not isinstance(x, Tensor) or x.dim() < 1:
             raise UserError(f"{name}.loss: expected x as a torch tensor (N, ...), got {x!r:.60}")
         tail = tuple(x.shape[1:])
@@ -87,11 +105,14 @@ class ScratchNet:
         return x, y
 
     def add_l2(self, loss: Tensor, grads: dict[str, Tensor], names: list[str]) -> Tensor:
-        """Add 0.5 * reg * sum(W^2) to the loss and reg * W to each weight's gradient."""
+        """Add reg * sum(W^2) to the loss and 2 * reg * W to each weight's gradient, or with
+        `l2_half` the course's 0.5 * reg * sum(W^2) and reg * W."""
+        value_scale = 0.5 * self.reg if self.l2_half else self.reg
+        grad_scale = self.reg if self.l2_half else 2.0 * self.reg
         for name in names:
             w = self.params[name]
-            loss = loss + 0.5 * self.reg * (w * w).sum()
-            grads[name] = grads[name] + self.reg * w
+            loss = loss + value_scale * (w * w).sum()
+            grads[name] = grads[name] + grad_scale * w
         return loss
 
     def num_params(self) -> int:

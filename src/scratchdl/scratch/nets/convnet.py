@@ -27,12 +27,13 @@ class ConvNet(ScratchNet):
         num_classes: int = 10,
         batchnorm: bool = True,
         reg: float = 0.0,
+        l2_half: bool = False,
         weight_scale: float | None = None,
         dtype: torch.dtype = torch.float32,
         device: str = "cpu",
         seed: int = 0,
     ):
-        super().__init__(num_classes, reg, dtype, device, seed)
+        super().__init__(num_classes, reg, dtype, device, seed, l2_half)
         if kernel_size % 2 == 0:
             raise UserError(f"expected an odd kernel_size for 'same' padding, got {kernel_size}")
         channels, height, width = input_shape

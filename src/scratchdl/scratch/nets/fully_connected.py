@@ -26,12 +26,13 @@ class FullyConnectedNet(ScratchNet):
         dropout: float = 0.0,
         normalization: str | None = None,
         reg: float = 0.0,
+        l2_half: bool = False,
         weight_scale: float | None = 1e-2,
         dtype: torch.dtype = torch.float32,
         device: str = "cpu",
         seed: int = 0,
     ):
-        super().__init__(num_classes, reg, dtype, device, seed)
+        super().__init__(num_classes, reg, dtype, device, seed, l2_half)
         if normalization not in (None, "batchnorm", "layernorm"):
             raise UserError(
                 f"expected normalization None, 'batchnorm' or 'layernorm', got {normalization!r}"

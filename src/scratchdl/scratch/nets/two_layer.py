@@ -20,11 +20,12 @@ class TwoLayerNet(ScratchNet):
         num_classes: int = 10,
         weight_scale: float | None = 1e-3,
         reg: float = 0.0,
+        l2_half: bool = False,
         dtype: torch.dtype = torch.float32,
         device: str = "cpu",
         seed: int = 0,
     ):
-        super().__init__(num_classes, reg, dtype, device, seed)
+        super().__init__(num_classes, reg, dtype, device, seed, l2_half)
         self.input_dim = input_dim
         self.params["W1"] = self.weight((input_dim, hidden_dim), input_dim, weight_scale)
         self.params["b1"] = self.zeros(hidden_dim)

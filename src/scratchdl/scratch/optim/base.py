@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
+from scratchdl.scratch.layers._common import is_numpy, numpy_hint
 
 
 def check_number(
@@ -62,6 +63,8 @@ class ScratchOptimizer(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        if is_numpy(params):
+            raise UserError(numpy_hint(type(self).__name__, "params"))
         if isinstance(params, Tensor):
             raise UserError(
                 "params must be an iterable of tensors or param-group dicts, got one Tensor; "
@@ -70,6 +73,11 @@ class ScratchOptimizer(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        params = param_group.get("params")
+        if is_numpy(params) or (
+            isinstance(params, list | tuple) and any(is_numpy(p) for p in params)
+        ):
+            raise UserError(numpy_hint(type(self).__name__, "params"))
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         self.check_hyperparams(group)
@@ -117,6 +125,8 @@ class ScratchOptimizer(torch.optim.Optimizer):
                 f"got {len(grads)}"
             )
         for p, g in zip(all_params, grads, strict=True):
+            if is_numpy(g):
+                raise UserError(numpy_hint("apply_gradients", "grads"))
             if g is not None and (g.shape != p.shape or g.dtype != p.dtype or g.device != p.device):
                 raise UserError(
                     f"gradient must match its parameter: expected {tuple(p.shape)} {p.dtype} "

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
+from scratchdl.scratch.layers._common import is_numpy, numpy_hint
 from scratchdl.scratch.optim.base import ScratchOptimizer
 
 
@@ -34,6 +35,8 @@ class DictOptimizer:
                 f"params must be a non-empty dict name -> Tensor, got {type(params).__name__}"
             )
         for name, p in params.items():
+            if is_numpy(p):
+                raise UserError(numpy_hint("DictOptimizer", f"params[{name!r}]"))
             if not isinstance(p, Tensor) or not p.is_floating_point():
                 got = p.dtype if isinstance(p, Tensor) else type(p).__name__
                 raise UserError(f"params[{name!r}] must be a floating-point Tensor, got {got}")
@@ -62,6 +65,8 @@ class DictOptimizer:
                     "update tensors in place or build a new optimizer"
                 )
             g = grads[name]
+            if is_numpy(g):
+                raise UserError(numpy_hint("DictOptimizer.step", f"grads[{name!r}]"))
             if not isinstance(g, Tensor) or g.shape != p.shape or g.dtype != p.dtype:
                 got = f"{tuple(g.shape)} {g.dtype}" if isinstance(g, Tensor) else type(g).__name__
                 raise UserError(
