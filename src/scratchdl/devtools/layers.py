@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("scratchdl.train",),
     ("scratchdl.tasks",),
-    ("scratchdl.recipes",),
+    ("scratchdl.recipes", "scratchdl.runner"),
     ("scratchdl.workbench",),
     ("scratchdl.cli", "scratchdl.__main__", "scratchdl.devtools"),
 ]
@@ -43,8 +43,6 @@ LAYERS: list[tuple[str, ...]] = [
 # Modules placed in a layer other than their package's: today's task modules, which the
 # engine rewrite moves into scratchdl.tasks (delete each line when its module moves).
 PLACED: dict[str, str] = {
-    "scratchdl.train.tasks": "scratchdl.tasks",
-    "scratchdl.train.classify": "scratchdl.tasks",
     "scratchdl.text.lm_tasks": "scratchdl.tasks",
     "scratchdl.text.seq2seq_task": "scratchdl.tasks",
     "scratchdl.scratch.tasks": "scratchdl.tasks",
@@ -62,7 +60,6 @@ KNOWN: frozenset[tuple[str, str]] = frozenset(
         ("scratchdl.text.lm_data", "scratchdl.train.seeding"),
         ("scratchdl.text.lm_eval", "scratchdl.train.run"),
         ("scratchdl.text.stats", "scratchdl.workbench.charts"),
-        ("scratchdl.train.run", "scratchdl.train.tasks"),
         ("scratchdl.vision.transfer", "scratchdl.recipes.defaults"),
     }
 )
