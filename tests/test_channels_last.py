@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from scratchdl.train.trainer import Trainer, TrainerConfig
 from torch import nn
 
 from scratchdl.data import TensorLoader
-from scratchdl.train.trainer import Trainer, TrainerConfig
 
 
 def train_once(channels_last: bool) -> tuple[nn.Module, list[dict[str, float]]]:

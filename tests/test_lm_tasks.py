@@ -15,10 +15,10 @@ import torch
 
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
+from scratchdl.runner import run_recipe
 from scratchdl.store import RunStore, lower_is_better
 from scratchdl.text import lm_tasks
 from scratchdl.text.lm import RNNLM
-from scratchdl.runner import run_recipe
 from tests.conftest import run_cli
 
 LM_RECIPES = [

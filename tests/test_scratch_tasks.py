@@ -10,8 +10,8 @@ import pytest
 
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
-from scratchdl.store import RunStore
 from scratchdl.runner import run_recipe
+from scratchdl.store import RunStore
 from tests.conftest import run_cli
 
 DIGITS = ["data.dataset=digits", "data.val_size=200"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scratchdl.config import Config, dumps_toml, load_toml
+from scratchdl.config import Config, dumps_toml
 from scratchdl.errors import UserError
 from scratchdl.store import RunStore, runs_root
 from scratchdl.tasks import get_task
@@ -124,14 +124,6 @@ def train(ctx: RunContext) -> dict[str, Any]:
         show_progress=not ctx.quiet,
     )
     return engine.fit(resume=ctx.resuming)
-
-
-def load_run_config(run_dir: str | Path) -> tuple[Config, dict[str, Any]]:
-    """The resolved config and meta.json of an existing run directory."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file() or not (run_dir / "meta.json").is_file():
-        raise UserError(f"{run_dir} is not a scratchdl run directory (no config.toml/meta.json)")
-    return load_toml(run_dir / "config.toml"), json.loads((run_dir / "meta.json").read_text())
 
 
 def _register(

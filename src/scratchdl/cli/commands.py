@@ -28,7 +28,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scratchdl.recipes import load_recipe
-    from scratchdl.runner import load_run_config, run_recipe
+    from scratchdl.runner import run_recipe
+    from scratchdl.train.rundir import load_run_config
 
     if args.resume:
         if args.set or args.seed is not None:

@@ -10,8 +10,8 @@ from scratchdl.config import Config
 from scratchdl.data import Splits, load_splits
 from scratchdl.errors import UserError
 from scratchdl.models.resize import build_for_data
-from scratchdl.runner import load_run_config
 from scratchdl.train.checkpoint import load_checkpoint
+from scratchdl.train.rundir import load_run_config
 
 
 def load_trained_model(run_dir: str | Path) -> tuple[nn.Module, Config, Splits]:
