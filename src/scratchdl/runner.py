@@ -32,6 +32,14 @@ from scratchdl.train.task import RunInfo
 # Test hook: SIGKILL this process right after epoch N is checkpointed and logged, so the
 # resume tests exercise a real, unannounced kill at a known point.
 KILL_AFTER_EPOCH_ENV = "SCRATCHDL_KILL_AFTER_EPOCH"
+KILL_RANK_ENV = "SCRATCHDL_KILL_RANK"  # which process of a DDP run (default 0)
+
+
+def _test_kill(epoch: int) -> None:
+    if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch) and dist.rank() == int(
+        os.environ.get(KILL_RANK_ENV, "0")
+    ):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # Per-epoch metrics echoed to the console (all of them go to metrics.jsonl and the store).
@@ -58,6 +66,7 @@ class RunContext:
     def log_epoch(self, epoch: int, row: dict[str, float]) -> None:
         """Append the epoch to metrics.jsonl and the store, print a line, redraw curves."""
         if not dist.is_main_process():
+            _test_kill(epoch)
             return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -66,8 +75,7 @@ class RunContext:
             shown = {k: v for k, v in row.items() if k.endswith(SHOWN_METRICS)}
             print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
         plot_curves(self._history(), self.run_dir / "curves.png", self.cfg["recipe"])
-        if os.environ.get(KILL_AFTER_EPOCH_ENV) == str(epoch):
-            os.kill(os.getpid(), signal.SIGKILL)
+        _test_kill(epoch)
 
     def replace_history(self, history: list[dict[str, float]]) -> None:
         """On resume the checkpoint is the truth: drop epochs logged after it was written."""
