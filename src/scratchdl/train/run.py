@@ -2,8 +2,9 @@
 
 The run directory holds config.toml (fully resolved), meta.json (run id), metrics.jsonl
 (one line per epoch), checkpoint.pt and curves.png. The store row goes from 'running' to
-'completed', 'failed' (an exception) or 'interrupted' (Ctrl-C, SIGTERM; a SIGKILL is
-noticed later by the store's stale-run reaper).
+'completed', 'failed' (an exception; its one-line reason is stored) or 'interrupted' (Ctrl-C,
+SIGTERM; a SIGKILL is noticed later by the store's stale-run reaper). Resuming a completed
+run, or a copied run directory, makes a new row linked to the original by parent_id.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from scratchdl.config import Config, dumps_toml, load_toml
 from scratchdl.errors import UserError
-from scratchdl.store import RunStore, runs_root
+from scratchdl.store import RunStore, one_line, runs_root
 from scratchdl.train import distributed as dist
 from scratchdl.train.plots import plot_curves
 from scratchdl.train.tasks import get_task
@@ -117,6 +118,45 @@ def load_run_config(run_dir: str | Path) -> tuple[Config, dict[str, Any]]:
     return load_toml(run_dir / "config.toml"), json.loads((run_dir / "meta.json").read_text())
 
 
+def _resume_row(store: RunStore, cfg: Config, run_dir: Path, metric: str) -> str:
+    """The store row a resume of `run_dir` writes to.
+
+    An unfinished run of this very directory continues in its own row (its config updated to
+    `cfg`). A completed run, or a run whose row names another directory (a copy), is never
+    touched: the resume gets a new row whose parent_id names it, and meta.json the new id.
+    """
+    meta = json.loads((run_dir / "meta.json").read_text())
+    old_id = meta["run_id"]
+    old = store.get_run(old_id)
+    same_dir = old is not None and Path(old["run_dir"] or "").resolve() == run_dir.resolve()
+    if old is not None and same_dir and old["status"] == "running":
+        raise UserError(
+            f"run {old_id} in {run_dir} is still running (pid {old['pid']} on {old['host']}); "
+            "wait for it or stop it before resuming"
+        )
+    if old is not None and same_dir and old["status"] != "completed":
+        store.resume_run(old_id, config=cfg)
+        return old_id
+    run_id = old_id if old is None else _fresh_id(cfg)  # None: a run from another store
+    store.start_run(
+        recipe=cfg["recipe"],
+        config=cfg,
+        seed=cfg["train"]["seed"],
+        run_dir=str(run_dir.resolve()),
+        headline_metric=metric,
+        run_id=run_id,
+        parent_id=None if old is None else old_id,
+    )
+    if run_id != old_id:
+        meta.update(run_id=run_id, parent_id=old_id)
+        (run_dir / "meta.json").write_text(json.dumps(meta))
+    return run_id
+
+
+def _fresh_id(cfg: Config) -> str:
+    return f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
 def run_recipe(
     cfg: Config,
     *,
@@ -130,22 +170,10 @@ def run_recipe(
     metric = cfg["target"]["metric"]
     if resume is not None:
         run_dir = Path(resume)
-        meta = json.loads((run_dir / "meta.json").read_text())
-        run_id = meta["run_id"]
-        if store.get_run(run_id) is None:  # e.g. a run copied from another machine
-            store.start_run(
-                recipe=cfg["recipe"],
-                config=cfg,
-                seed=cfg["train"]["seed"],
-                run_dir=str(run_dir),
-                headline_metric=metric,
-                run_id=run_id,
-            )
-        else:
-            store.resume_run(run_id)
+        run_id = _resume_row(store, cfg, run_dir, metric)
         (run_dir / "config.toml").write_text(dumps_toml(cfg))  # --epochs may have grown
     else:
-        run_id = f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        run_id = _fresh_id(cfg)
         run_dir = _new_run_dir(cfg, out, run_id)
         store.start_run(
             recipe=cfg["recipe"],
@@ -167,14 +195,15 @@ def run_recipe(
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted")
         raise KeyboardInterrupt(str(run_dir)) from None  # the CLI names the dir to resume
-    except BaseException:
-        store.finish_run(run_id, "failed")
+    except BaseException as e:
+        store.finish_run(run_id, "failed", failure=one_line(e))
         raise
     if metric not in final:
-        store.finish_run(run_id, "failed")
-        raise UserError(
+        error = UserError(
             f"recipe {cfg['recipe']}: task produced no {metric!r} (has {sorted(final)})"
         )
+        store.finish_run(run_id, "failed", failure=one_line(error))
+        raise error
     value = float(final[metric])
     summary = {
         "run_id": run_id,
