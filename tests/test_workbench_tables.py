@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -93,6 +94,69 @@ def test_variants_of_a_recipe_are_not_averaged_together() -> None:
         return {**_run("mlp", seed, value), "config": config, "started_at": started}
 
     rows = summarize([run(0, 32, 0.80, "1"), run(1, 32, 0.82, "2"), run(0, 64, 0.90, "3")])
-    assert [(r["variant"], r["n"]) for r in rows] == [("base", 2), ("model.hidden=[64]", 1)]
+    # "mlp" is not a shipped recipe: rows are labelled by the keys that differ between them
+    assert [(r["variant"], r["n"]) for r in rows] == [
+        ("model.hidden=[32]", 2),
+        ("model.hidden=[64]", 1),
+    ]
     assert rows[0]["mean"] == pytest.approx(0.81)
     assert "mlp (model.hidden=[64])" in to_markdown(rows)
+
+
+def _stored(cfg: dict, seed: int, value: float, ended: str, recipe: str = "mlp-fmnist") -> dict:
+    config = json.loads(json.dumps({**cfg, "train": {**cfg["train"], "seed": seed}}))
+    return {
+        **_run(recipe, seed, value),
+        "config": config,
+        "started_at": ended,
+        "ended_at": ended,
+        "id": f"{recipe}-{seed}-{ended}",
+    }
+
+
+def test_n_counts_seeds_once_each_with_the_latest_completed_run() -> None:
+    from scratchdl.recipes import load_recipe
+
+    cfg = load_recipe("mlp-fmnist")
+    runs = [
+        _stored(cfg, 0, 0.80, "2024-01-01T00:00:01"),
+        _stored(cfg, 0, 0.90, "2024-01-01T00:00:05"),  # re-run of seed 0: the latest counts
+        _stored(cfg, 0, 0.70, "2024-01-01T00:00:03"),
+        _stored(cfg, 1, 0.86, "2024-01-01T00:00:02"),
+    ]
+    (row,) = summarize(runs)
+    assert row["n"] == 2 and row["seeds"] == [0, 1]
+    # seeds 0 -> 0.90, 1 -> 0.86: mean 0.88, sample std sqrt((0.02^2 + 0.02^2) / 1) = 0.028284
+    assert row["mean"] == pytest.approx(0.88)
+    assert row["std"] == pytest.approx(0.0282842712, rel=1e-8)
+    assert row["variant"] == ""  # the recipe as shipped
+    md = to_markdown([row])
+    assert "| seeds |" in md and "ddof=1" in md
+    assert "ddof=1" in to_latex([row])
+    # four seed-0 runs are one seed: n = 1, no fake ± 0
+    (single,) = summarize(
+        [_stored(cfg, 0, v, f"2024-01-0{i + 1}") for i, v in enumerate([0.8, 0.81, 0.82, 0.83])]
+    )
+    assert single["n"] == 1 and single["mean"] == 0.83 and "±" not in _cell_of(single)
+
+
+def _cell_of(row: dict) -> str:
+    return to_markdown([row]).splitlines()[2]
+
+
+def test_base_is_the_recipe_as_shipped_and_nan_equals_nan() -> None:
+    from scratchdl.recipes import load_recipe
+
+    shipped = load_recipe("lstm-austen")
+    assert shipped["target"]["value"] != shipped["target"]["value"]  # NaN: no published value
+    own = load_recipe("lstm-austen", ["train.epochs=1"])
+    lr = load_recipe("lstm-austen", ["optimizer.lr=0.5"])
+    runs = [
+        _stored(own, 0, 2.0, "2024-01-01", recipe="lstm-austen"),  # oldest: not the base
+        _stored(shipped, 0, 1.5, "2024-01-02", recipe="lstm-austen"),
+        _stored(lr, 0, 1.8, "2024-01-03", recipe="lstm-austen"),
+    ]
+    for run in runs:  # as read back from the store: NaN is a fresh float, not the same object
+        run["config"]["target"]["value"] = float("nan")
+    labels = [r["variant"] for r in summarize(runs)]
+    assert labels == ["", "optimizer.lr=0.5", "train.epochs=1"]

@@ -2,8 +2,9 @@
 
 The run directory holds config.toml (fully resolved), meta.json (run id), metrics.jsonl
 (one line per epoch), checkpoint.pt and curves.png. The store row goes from 'running' to
-'completed', 'failed' (an exception) or 'interrupted' (Ctrl-C, SIGTERM; a SIGKILL is
-noticed later by the store's stale-run reaper).
+'completed', 'failed' (an exception; its one-line reason is stored) or 'interrupted' (Ctrl-C,
+SIGTERM; a SIGKILL is noticed later by the store's stale-run reaper). Resuming a completed
+run, or a copied run directory, makes a new row linked to the original by parent_id.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from scratchdl.config import Config, dumps_toml
 from scratchdl.errors import UserError
-from scratchdl.store import RunStore, runs_root
+from scratchdl.store import RunStore, one_line, runs_root
 from scratchdl.tasks import get_task
 from scratchdl.train import distributed as dist
 from scratchdl.train.engine import Engine
@@ -134,6 +135,45 @@ def train(ctx: RunContext) -> dict[str, Any]:
     return engine.fit(resume=ctx.resuming)
 
 
+def _resume_row(store: RunStore, cfg: Config, run_dir: Path, metric: str) -> str:
+    """The store row a resume of `run_dir` writes to.
+
+    An unfinished run of this very directory continues in its own row (its config updated to
+    `cfg`). A completed run, or a run whose row names another directory (a copy), is never
+    touched: the resume gets a new row whose parent_id names it, and meta.json the new id.
+    """
+    meta = json.loads((run_dir / "meta.json").read_text())
+    old_id = meta["run_id"]
+    old = store.get_run(old_id)
+    same_dir = old is not None and Path(old["run_dir"] or "").resolve() == run_dir.resolve()
+    if old is not None and same_dir and old["status"] == "running":
+        raise UserError(
+            f"run {old_id} in {run_dir} is still running (pid {old['pid']} on {old['host']}); "
+            "wait for it or stop it before resuming"
+        )
+    if old is not None and same_dir and old["status"] != "completed":
+        store.resume_run(old_id, config=cfg)
+        return old_id
+    run_id = old_id if old is None else _fresh_id(cfg)  # None: a run from another store
+    store.start_run(
+        recipe=cfg["recipe"],
+        config=cfg,
+        seed=cfg["train"]["seed"],
+        run_dir=str(run_dir.resolve()),
+        headline_metric=metric,
+        run_id=run_id,
+        parent_id=None if old is None else old_id,
+    )
+    if run_id != old_id:
+        meta.update(run_id=run_id, parent_id=old_id)
+        (run_dir / "meta.json").write_text(json.dumps(meta))
+    return run_id
+
+
+def _fresh_id(cfg: Config) -> str:
+    return f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
 def _register(
     cfg: Config, store: RunStore, out: str | Path | None, resume: str | Path | None
 ) -> tuple[str, Path]:
@@ -141,22 +181,10 @@ def _register(
     metric = cfg["target"]["metric"]
     if resume is not None:
         run_dir = Path(resume)
-        meta = json.loads((run_dir / "meta.json").read_text())
-        run_id = meta["run_id"]
-        if store.get_run(run_id) is None:  # e.g. a run copied from another machine
-            store.start_run(
-                recipe=cfg["recipe"],
-                config=cfg,
-                seed=cfg["train"]["seed"],
-                run_dir=str(run_dir),
-                headline_metric=metric,
-                run_id=run_id,
-            )
-        else:
-            store.resume_run(run_id)
+        run_id = _resume_row(store, cfg, run_dir, metric)
         (run_dir / "config.toml").write_text(dumps_toml(cfg))  # --epochs may have grown
         return run_id, run_dir
-    run_id = f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    run_id = _fresh_id(cfg)
     run_dir = _new_run_dir(cfg, out, run_id)
     store.start_run(
         recipe=cfg["recipe"],
@@ -222,16 +250,20 @@ def run_recipe(
             final = train(ctx)
     except KeyboardInterrupt:
         # under torchrun a SIGTERM means another process failed: the run failed
-        finish("failed" if dist.launched_by_torchrun() else "interrupted")
+        if dist.launched_by_torchrun():
+            finish("failed", failure="another process of this distributed run failed or stopped")
+        else:
+            finish("interrupted")
         raise KeyboardInterrupt(str(run_dir)) from None  # the CLI names the dir to resume
-    except BaseException:
-        finish("failed")
+    except BaseException as e:
+        finish("failed", failure=one_line(e))
         raise
     if metric not in final:
-        finish("failed")
-        raise UserError(
+        error = UserError(
             f"recipe {cfg['recipe']}: task produced no {metric!r} (has {sorted(final)})"
         )
+        finish("failed", failure=one_line(error))
+        raise error
     value = float(final[metric])
     summary = {
         "run_id": run_id,

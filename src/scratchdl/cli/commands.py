@@ -18,11 +18,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = RunStore()
     rows = []
     for name in list_recipes():
-        row = describe(load_recipe(name))
-        best = store.best(name)
-        row["best"] = best["headline_value"] if best else None
+        shipped = load_recipe(name)
+        row = describe(shipped)
+        best = store.best(name, shipped=shipped)
+        row["best as shipped"] = best["headline_value"] if best else None
         rows.append(row)
-    print(render(rows, ["recipe", "dataset", "model", "metric", "target", "best"]))
+    print(render(rows, ["recipe", "dataset", "model", "metric", "target", "best as shipped"]))
+    print(
+        "\nbest as shipped: the best stored run of the recipe exactly as shipped (any seed, no "
+        "other --set or --epochs); see `scratchdl report` for all runs"
+    )
     return 0
 
 
@@ -108,7 +113,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         report_figures(args)
         if not args.format:
             return 0
-    runs = RunStore().runs(recipe=args.recipe)
+    if args.limit < 0:
+        raise UserError(f"--limit must be >= 0 (0 shows every run), got {args.limit}")
+    runs = RunStore().runs(recipe=args.recipe, status=args.status)
     if args.runs:
         unknown = sorted(set(args.runs) - {r["id"] for r in runs})
         if unknown:
@@ -127,17 +134,28 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             print(text, end="")
         return 0
-    rows = runs[: args.limit]
+    rows = runs[: args.limit] if args.limit else runs
     for row in rows:
         row["epochs"] = row["config"].get("train", {}).get("epochs")
         row["metric"] = row["headline_metric"]
         row["value"] = row["headline_value"]
     if not rows:
-        print("no runs recorded yet: train one with `scratchdl run RECIPE`")
+        filtered = args.recipe or args.status or args.runs
+        print(
+            "no stored run matches these filters"
+            if filtered
+            else "no runs recorded yet: train one with `scratchdl run RECIPE`"
+        )
         return 0
     print(
         render(rows, ["id", "recipe", "status", "seed", "epochs", "metric", "value", "started_at"])
     )
+    hidden = len(runs) - len(rows)
+    if hidden:
+        print(
+            f"\n{len(rows)} newest of {len(runs)} runs shown, {hidden} hidden by --limit "
+            f"{args.limit}; `--limit 0` shows all"
+        )
     return 0
 
 
@@ -237,6 +255,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         metric=args.metric,
         overrides=args.set,
         out=args.out,
+        jobs=args.jobs,
     )
     return _print_study(result)
 
@@ -253,6 +272,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         metric=args.metric,
         overrides=args.set,
         out=args.out,
+        jobs=args.jobs,
     )
     return _print_study(result)
 
@@ -271,6 +291,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         seed=args.seed,
         eta=args.eta,
         out=args.out,
+        jobs=args.jobs,
     )
     return _print_study(result)
 

@@ -6,7 +6,9 @@ import argparse
 import sys
 
 from scratchdl.cli import commands
+from scratchdl.cli import runs as runs_cli
 from scratchdl.errors import UserError
+from scratchdl.store.sqlite import STATUSES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -17,11 +19,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+STUDIES = ("compare", "ablate", "search")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="scratchdl", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("list", help="recipes with dataset, published target and best result")
+    s = sub.add_parser(
+        "list", help="recipes with dataset, published target and best result as shipped"
+    )
     s.set_defaults(func=commands.cmd_list)
 
     s = sub.add_parser("run", help="train and evaluate a recipe")
@@ -44,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="stored runs as a table")
     s.add_argument("--recipe", help="only runs of this recipe")
     s.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these run ids")
-    s.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
+    s.add_argument("--limit", type=int, default=50, help="newest N runs (default 50; 0: all)")
+    s.add_argument("--status", choices=STATUSES, help="only runs with this status")
     s.add_argument(
         "--format", choices=["md", "latex", "csv"], help="mean +- std per recipe as a table"
     )
@@ -55,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", metavar="DIR", help="folder for --curves/--confusion figures")
     s.set_defaults(func=commands.cmd_report)
 
+    runs = sub.add_parser("runs", help="stored runs: show one, or remove some")
+    rsub = runs.add_subparsers(dest="runs_command", required=True, parser_class=_Parser)
+    s = rsub.add_parser("show", help="config, status, failure, parent, metrics, files of a run")
+    s.add_argument("run_id", metavar="RUN_ID")
+    s.set_defaults(func=runs_cli.cmd_runs_show)
+    s = rsub.add_parser("rm", help="delete runs: store row and run directory")
+    s.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    s.set_defaults(func=runs_cli.cmd_runs_rm)
+
     s = sub.add_parser("compare", help="recipes x seeds: mean +- std, paired t-test, bar chart")
     s.add_argument("recipes", nargs="+", metavar="RECIPE")
     s.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per recipe (default 3)")
@@ -62,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metric", help="metric to compare (default: the first recipe's headline)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     s.add_argument("--out", help="folder for compare.md/.json/.png/.pdf")
+    s.add_argument(
+        "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
+    )
     s.set_defaults(func=commands.cmd_compare)
 
     s = sub.add_parser("ablate", help="a grid of variants of one recipe against the base")
@@ -78,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metric")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     s.add_argument("--out")
+    s.add_argument(
+        "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
+    )
     s.set_defaults(func=commands.cmd_ablate)
 
     s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
@@ -95,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     s.add_argument("--eta", type=int, default=3, help="halving: keep 1/eta per rung")
     s.add_argument("--out")
+    s.add_argument(
+        "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
+    )
     s.set_defaults(func=commands.cmd_search)
 
     s = sub.add_parser("robust", help="accuracy of trained runs under image corruptions")
@@ -138,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scratchdl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
+        if args.command in STUDIES:
+            print(
+                f"scratchdl: interrupted; rerun the same {args.command} to continue (finished "
+                "runs are reused, an interrupted one resumes from its checkpoint)",
+                file=sys.stderr,
+            )
+            return 130
         run_dir = e.args[0] if e.args else "RUN_DIR"
         print(
             f"scratchdl: interrupted; continue with `scratchdl run --resume {run_dir}`",

@@ -21,7 +21,7 @@ from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.charts import STYLE, plt, save
-from scratchdl.workbench.compare import ensure_run
+from scratchdl.workbench.jobs import run_all
 from scratchdl.workbench.stats import mean_std
 
 _CLOSING = {"[": "]", "(": ")", "{": "}"}
@@ -85,6 +85,7 @@ def ablate(
     metric: str | None = None,
     overrides: list[str] | None = None,
     out: str | Path | None = None,
+    jobs: int = 1,
     log=print,
 ) -> dict[str, Any]:
     """Train the base recipe and every variant over `seeds` seeds; table, JSON and chart.
@@ -119,19 +120,26 @@ def ablate(
     base = configs[0][0]
     m = metric or base["target"]["metric"]
     store = RunStore()
-    rows, trained = [], 0
-    for variant, per_seed in zip(variants, configs, strict=True):
-        label = variant_label(keys, per_seed[0], is_base=not variant)
-        values = []
-        for seed, cfg in enumerate(per_seed):
-            run_id, final, fresh = ensure_run(store, cfg)
-            trained += fresh
-            if m not in final:
-                have = ", ".join(sorted(final))
-                raise UserError(f"{label}: runs have no metric {m!r} (have {have}); pick --metric")
-            values.append(float(final[m]))
-            verb = "trained" if fresh else "reused"
-            log(f"{label} seed {seed}: {m} {values[-1]:.4f} ({verb} {run_id})")
+    labels = [
+        variant_label(keys, per_seed[0], is_base=not v)
+        for v, per_seed in zip(variants, configs, strict=True)
+    ]
+    flat = [(v, seed) for v in range(len(variants)) for seed in range(seeds)]
+    values_of: list[list[float]] = [[] for _ in variants]
+
+    def record(i: int, outcome: tuple[str, dict, bool]) -> None:
+        (v, seed), (run_id, final, fresh) = flat[i], outcome
+        if m not in final:
+            have = ", ".join(sorted(final))
+            raise UserError(f"{labels[v]}: runs have no metric {m!r} (have {have}); pick --metric")
+        values_of[v].append(float(final[m]))
+        verb = "trained" if fresh else "reused"
+        log(f"{labels[v]} seed {seed}: {m} {values_of[v][-1]:.4f} ({verb} {run_id})")
+
+    outcomes = run_all(store, [configs[v][seed] for v, seed in flat], jobs=jobs, on_result=record)
+    trained = sum(fresh for _, _, fresh in outcomes)
+    rows = []
+    for variant, per_seed, label, values in zip(variants, configs, labels, values_of, strict=True):
         mean, std = mean_std(values)
         rows.append(
             {

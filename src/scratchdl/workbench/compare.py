@@ -1,8 +1,9 @@
 """`scratchdl compare`: several recipes x several seeds, reusing stored runs.
 
 A (recipe, seed, overrides) whose fully resolved config matches a completed run in the
-store is not trained again, so repeating a compare (or resuming an interrupted one)
-trains only what is missing.
+store is not trained again, an interrupted one continues from its checkpoint, and a
+concurrent compare waits for a run another one is training (see workbench/jobs.py), so
+repeating a compare trains only what is missing.
 """
 
 from __future__ import annotations
@@ -13,36 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scratchdl.config import Config
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.charts import bar_chart
+from scratchdl.workbench.jobs import ensure_run, find_completed, run_all  # noqa: F401
 from scratchdl.workbench.stats import mean_std, paired_t_test
-
-
-def canonical(cfg: Config) -> str:
-    return json.dumps(cfg, sort_keys=True)
-
-
-def find_completed(store: RunStore, cfg: Config) -> dict[str, Any] | None:
-    """A completed run of exactly this resolved config, if the store has one."""
-    key = canonical(cfg)
-    for run in store.runs(recipe=cfg["recipe"], status="completed"):
-        if canonical(run["config"]) == key:
-            return run
-    return None
-
-
-def ensure_run(store: RunStore, cfg: Config, quiet: bool = True) -> tuple[str, dict, bool]:
-    """(run id, final metrics, trained now?) of a completed run of exactly `cfg`."""
-    from scratchdl.runner import run_recipe
-
-    found = find_completed(store, cfg)
-    if found is not None:
-        return found["id"], found["summary"].get("final", {}), False
-    summary = run_recipe(cfg, quiet=quiet, store=store)
-    return summary["run_id"], summary["final"], True
 
 
 def compare(
@@ -54,6 +31,7 @@ def compare(
     overrides: list[str] | None = None,
     out: str | Path | None = None,
     quiet: bool = True,
+    jobs: int = 1,
     log=print,
 ) -> dict[str, Any]:
     """Train what is missing, then tabulate mean +- std and a paired t-test against recipes[0]."""
@@ -69,14 +47,17 @@ def compare(
             configs[(name, seed)] = cfg
     m = metric or configs[(recipes[0], 0)]["target"]["metric"]  # one metric for every recipe
     values: dict[str, list[float]] = {name: [] for name in recipes}
-    trained = 0
-    for (name, seed), cfg in configs.items():
-        run_id, final, fresh = ensure_run(store, cfg, quiet=quiet)
-        trained += fresh
+    keys = list(configs)
+
+    def record(i: int, outcome: tuple[str, dict, bool]) -> None:
+        (name, seed), (run_id, final, fresh) = keys[i], outcome
         if m not in final:
             raise UserError(f"{name}: runs have no metric {m!r} (have {', '.join(sorted(final))})")
         values[name].append(float(final[m]))
         log(f"{name} seed {seed}: {m} {final[m]:.4f} ({'trained' if fresh else 'reused'} {run_id})")
+
+    outcomes = run_all(store, list(configs.values()), jobs=jobs, quiet=quiet, on_result=record)
+    trained = sum(fresh for _, _, fresh in outcomes)
     # label rows by recipe name (a path to a .toml file shows as its stem)
     labels = {name: configs[(name, 0)]["recipe"] for name in recipes}
     if len(set(labels.values())) < len(labels):

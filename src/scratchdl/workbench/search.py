@@ -39,7 +39,7 @@ from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.ablate import format_value, split_values
 from scratchdl.workbench.charts import STYLE, plt, save
-from scratchdl.workbench.compare import ensure_run
+from scratchdl.workbench.jobs import run_all
 
 METHODS = ("grid", "random", "halving")
 KINDS = ("loguniform", "uniform", "int", "choice")
@@ -140,6 +140,7 @@ def search(
     min_epochs: int = 1,
     grid_points: int = 3,
     out: str | Path | None = None,
+    jobs: int = 1,
     log=print,
 ) -> dict[str, Any]:
     """Search `space` for the recipe's best config on a validation metric; table, JSON, chart.
@@ -193,23 +194,31 @@ def search(
     alive = list(range(len(trial_params)))
     trained = 0
     for rung, (_, rung_epochs) in enumerate(rungs):
-        rung_rows = []
-        for t in alive:
-            cfg = resolve(trial_params[t], rung_epochs)
-            run_id, final, fresh = ensure_run(store, cfg)
-            trained += fresh
+        rung_rows: list[dict[str, Any]] = []
+        cfgs = [resolve(trial_params[t], rung_epochs) for t in alive]
+
+        def record(
+            i: int,
+            outcome: tuple[str, dict, bool],
+            cfgs=cfgs,
+            rung=rung,
+            alive=alive,
+            out=rung_rows,
+        ) -> None:
+            t, cfg, (run_id, final, fresh) = alive[i], cfgs[i], outcome
+            ep = cfg["train"]["epochs"]
             if m not in final:
                 have = ", ".join(sorted(final))
                 raise UserError(f"search: runs have no metric {m!r} (have {have}); pick --metric")
             value = float(final[m])
             label = ", ".join(_overrides(trial_params[t]))
             verb = "trained" if fresh else "reused"
-            log(f"trial {t} ({rung_epochs} ep): {label}: {m} {value:.4f} ({verb} {run_id})")
-            rung_rows.append(
+            log(f"trial {t} ({ep} ep): {label}: {m} {value:.4f} ({verb} {run_id})")
+            out.append(
                 {
                     "trial": t,
                     "rung": rung,
-                    "epochs": rung_epochs,
+                    "epochs": ep,
                     "params": trial_params[t],
                     "settings": {k: get_dotted(cfg, k) for k in keys},
                     "value": value,
@@ -218,6 +227,9 @@ def search(
                     "kept": False,
                 }
             )
+
+        outcomes = run_all(store, cfgs, jobs=jobs, on_result=record)
+        trained += sum(fresh for _, _, fresh in outcomes)
         # rank within the rung; ties go to the earlier trial (stable sort)
         ranked = sorted(rung_rows, key=lambda r: r["value"], reverse=better is max)
         last = rung == len(rungs) - 1

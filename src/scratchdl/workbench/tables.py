@@ -1,4 +1,7 @@
-"""Summary tables of stored runs: mean +- std over seeds per recipe, as Markdown, LaTeX or CSV.
+"""Summary tables of stored runs: mean +- std over seeds per config, as Markdown, LaTeX or CSV.
+
+Runs group by their canonical resolved config without the seed (NaN equals NaN), one result
+per seed (the latest completed), so n counts seeds, not runs.
 
 LaTeX uses booktabs and sets the best mean in bold (highest, or lowest for loss-like metrics).
 """
@@ -7,76 +10,108 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
-from scratchdl.config import flatten
+from scratchdl.config import Config, flatten
 from scratchdl.errors import UserError
-from scratchdl.store import lower_is_better
+from scratchdl.store import canonical, differing_keys, lower_is_better
 
 FORMATS = ("md", "latex", "csv")
 
 
-def _setting(run: dict[str, Any]) -> str:
-    """The run's resolved config without its seed: runs that differ only by seed group."""
-    flat = flatten(run.get("config") or {})
-    flat.pop("train.seed", None)
-    return json.dumps(flat, sort_keys=True)
+def _shipped(recipe: str) -> Config | None:
+    """The recipe as shipped (resolved from its recipe file), or None for a recipe that is not
+    shipped (a .toml of the user's)."""
+    from scratchdl.recipes import list_recipes, load_recipe
+
+    if recipe not in list_recipes():
+        return None
+    try:
+        return load_recipe(recipe)
+    except UserError:
+        return None
 
 
-def _variant_labels(settings: list[str]) -> list[str]:
-    """Name each setting of one recipe by the keys where it differs from the first one."""
-    if len(settings) < 2:
-        return [""]
-    flats = [json.loads(s) for s in settings]
-    base = flats[0]
-    labels = []
-    for flat in flats:
-        diff = [
-            f"{k}={flat.get(k)}"
-            for k in sorted(set(flat) | set(base))
-            if flat.get(k) != base.get(k) and k != "train.device"
-        ]
-        labels.append(", ".join(diff) if diff else "base")
-    return labels
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(_show(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Completed runs -> one row per (recipe, setting, headline metric): n, mean, std, best.
+def _label(cfg: Config, keys: list[str]) -> str:
+    flat = flatten(cfg)
+    return ", ".join(f"{k}={_show(flat[k]) if k in flat else '(unset)'}" for k in keys)
 
-    A setting is the resolved config without the seed, so mean +- std is over seeds of
-    the same configuration; variants of a recipe (e.g. from an ablation) get their own
-    rows, labelled by what differs from the recipe's first stored setting.
+
+def _latest(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per seed: the latest completed one (by end time)."""
+    per_seed: dict[Any, dict[str, Any]] = {}
+    for run in sorted(members, key=lambda r: r.get("ended_at") or r.get("started_at") or ""):
+        per_seed[run.get("seed")] = run
+    return [per_seed[seed] for seed in sorted(per_seed, key=str)]
+
+
+def summarize(
+    runs: list[dict[str, Any]], shipped: Callable[[str], Config | None] = _shipped
+) -> list[dict[str, Any]]:
+    """Completed runs -> one row per (resolved config without the seed, headline metric).
+
+    n is the number of distinct seeds; each seed counts once, with its latest completed run,
+    so re-running a seed never inflates n or shrinks the std. std is the sample std (ddof=1).
+    A row's variant names the keys where its config differs from the recipe as shipped
+    (`shipped(recipe)`), '' for the recipe as shipped; for a recipe that is not shipped, the
+    keys that differ between its rows.
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for run in sorted(runs, key=lambda r: r.get("started_at") or ""):
+    for run in runs:
         value = run.get("headline_value")
         if run.get("status") == "completed" and value is not None and not math.isnan(value):
-            groups[(run["recipe"], run["headline_metric"], _setting(run))].append(run)
-    settings: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for recipe, metric, setting in groups:  # insertion order: oldest setting first
-        settings[(recipe, metric)].append(setting)
+            setting = canonical(run.get("config") or {}, without_seed=True)
+            groups[(run["recipe"], run["headline_metric"], setting)].append(run)
+    by_recipe: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for recipe, metric, setting in groups:
+        by_recipe[(recipe, metric)].append(setting)
     rows = []
-    for (recipe, metric), keys in sorted(settings.items()):
-        for setting, variant in zip(keys, _variant_labels(keys), strict=True):
-            members = groups[(recipe, metric, setting)]
+    for (recipe, metric), settings in sorted(by_recipe.items()):
+        configs = {k: groups[(recipe, metric, k)][0].get("config") or {} for k in settings}
+        base = shipped(recipe)
+        if base is None:  # label by what differs between this recipe's own settings
+            first = configs[settings[0]]
+            keys = sorted({k for c in configs.values() for k in differing_keys(c, first)})
+            labels = {k: _label(configs[k], keys) for k in settings}
+        else:
+            labels = {k: _label(configs[k], differing_keys(configs[k], base)) for k in settings}
+        recipe_rows = []
+        for setting in settings:
+            members = _latest(groups[(recipe, metric, setting)])
             values = [m["headline_value"] for m in members]
-            rows.append(
+            recipe_rows.append(
                 {
                     "recipe": recipe,
-                    "variant": variant,
+                    "variant": labels[setting],
                     "metric": metric,
                     "n": len(values),
                     "mean": statistics.fmean(values),
                     "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                     "best": min(values) if lower_is_better(metric) else max(values),
-                    "seeds": sorted({m["seed"] for m in members}),
+                    "seeds": [m.get("seed") for m in members],
+                    "run_ids": [m.get("id") for m in members],
                 }
             )
+        rows += sorted(recipe_rows, key=lambda r: (r["variant"] != "", r["variant"]))
     return rows
+
+
+CAPTION = (
+    "mean ± std over seeds: n = number of distinct seeds, each its latest completed run; "
+    "std = sample standard deviation (ddof=1), 0 for one seed"
+)
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -100,10 +135,11 @@ def _cell(row: dict[str, Any]) -> str:
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     best = _best_index(rows)
-    lines = ["| recipe | metric | runs | mean ± std | best |", "|---|---|---|---|---|"]
+    lines = ["| recipe | metric | seeds | mean ± std | best |", "|---|---|---|---|---|"]
     for i, r in enumerate(rows):
         cell = f"**{_cell(r)}**" if i in best else _cell(r)
         lines.append(f"| {_name(r)} | {r['metric']} | {r['n']} | {cell} | {r['best']:.4f} |")
+    lines.append(f"\n{CAPTION}; in parentheses: the keys that differ from the recipe as shipped.")
     return "\n".join(lines) + "\n"
 
 
@@ -126,10 +162,14 @@ def _tex(text: str) -> str:
 def to_latex(rows: list[dict[str, Any]]) -> str:
     """A booktabs tabular (needs \\usepackage{booktabs}); best mean per metric in bold."""
     best = _best_index(rows)
+    caption = _tex(CAPTION).replace("±", r"$\pm$")
     out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}.}}",
         r"\begin{tabular}{llrcc}",
         r"\toprule",
-        r"Recipe & Metric & Runs & Mean $\pm$ std & Best \\",
+        r"Recipe & Metric & Seeds & Mean $\pm$ std & Best \\",
         r"\midrule",
     ]
     for i, r in enumerate(rows):
@@ -139,7 +179,7 @@ def to_latex(rows: list[dict[str, Any]]) -> str:
         out.append(
             f"{_tex(_name(r))} & {_tex(r['metric'])} & {r['n']} & {cell} & {r['best']:.4f} \\\\"
         )
-    out += [r"\bottomrule", r"\end{tabular}"]
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
 
 
