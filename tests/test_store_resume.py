@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from scratchdl.recipes import load_recipe
+from scratchdl.runner import run_recipe
 from scratchdl.store import RunStore
-from scratchdl.train.run import load_run_config, run_recipe
+from scratchdl.train.rundir import load_run_config
 from scratchdl.workbench.compare import find_completed
 
 
