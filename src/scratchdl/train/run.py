@@ -22,6 +22,7 @@ from typing import Any
 
 from scratchdl.config import Config, dumps_toml, load_toml
 from scratchdl.errors import UserError
+from scratchdl.preflight import preflight
 from scratchdl.store import RunStore, runs_root
 from scratchdl.train import distributed as dist
 from scratchdl.train.plots import plot_curves
@@ -126,6 +127,7 @@ def run_recipe(
     store: RunStore | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate `cfg` (a resolved recipe); return the summary --json prints."""
+    preflight(cfg, out=out, resume=resume)
     store = store or RunStore()
     metric = cfg["target"]["metric"]
     if resume is not None:
