@@ -7,7 +7,6 @@ import textwrap
 import pytest
 
 
-
 def _example(doc: str) -> str:
     """The first indented block of a docstring."""
     return textwrap.dedent(doc.split("\n\n")[1])
