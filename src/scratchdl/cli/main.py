@@ -11,6 +11,19 @@ from scratchdl.errors import UserError
 from scratchdl.store.sqlite import STATUSES
 
 
+def version() -> str:
+    """The installed distribution's version, or the source tree's when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("scratchdl")
+    except PackageNotFoundError:
+        from scratchdl import __version__
+
+        return __version__
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (exit 2) instead of usage + error."""
 
@@ -24,6 +37,7 @@ STUDIES = ("compare", "ablate", "search")
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="scratchdl", description=__doc__)
+    p.add_argument("--version", action="version", version=f"scratchdl {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser(
@@ -74,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=runs_cli.cmd_runs_rm)
 
     s = sub.add_parser("compare", help="recipes x seeds: mean +- std, paired t-test, bar chart")
-    s.add_argument("recipes", nargs="+", metavar="RECIPE")
+    s.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe names or .toml paths")
     s.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per recipe (default 3)")
     s.add_argument("--epochs", type=int, help="override train.epochs for every run")
     s.add_argument("--metric", help="metric to compare (default: the first recipe's headline)")
@@ -86,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=commands.cmd_compare)
 
     s = sub.add_parser("ablate", help="a grid of variants of one recipe against the base")
-    s.add_argument("recipe")
+    s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
     s.add_argument(
         "--vary",
         action="append",
@@ -94,41 +108,56 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2",
         help="values to try for a key (repeat for a grid)",
     )
-    s.add_argument("--seeds", type=int, default=1)
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--metric")
+    s.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per variant (default 1)")
+    s.add_argument("--epochs", type=int, help="override train.epochs for every run")
+    s.add_argument("--metric", help="metric to compare (default: the recipe's headline)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
-    s.add_argument("--out")
+    s.add_argument("--out", help="folder for ablate.md/.json and the chart")
     s.add_argument(
         "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
     )
     s.set_defaults(func=commands.cmd_ablate)
 
     s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
-    s.add_argument("recipe")
+    s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
     s.add_argument(
         "--space",
         action="append",
         required=True,
         metavar="KEY=loguniform(A,B)|uniform(A,B)|int(A,B)|choice(..)",
+        help="a key and the distribution to draw it from (repeat for more keys)",
     )
-    s.add_argument("--method", choices=["grid", "random", "halving"], default="random")
-    s.add_argument("--trials", type=int, default=8)
-    s.add_argument("--epochs", type=int)
+    s.add_argument(
+        "--method",
+        choices=["grid", "random", "halving"],
+        default="random",
+        help="grid: every combination; random: --trials draws; halving: successive halving "
+        "(default random)",
+    )
+    s.add_argument("--trials", type=int, default=8, help="trials to train (default 8)")
+    s.add_argument("--epochs", type=int, help="override train.epochs (halving: the last rung)")
     s.add_argument("--metric", help="validation metric to select on (default val_accuracy)")
     s.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     s.add_argument("--eta", type=int, default=3, help="halving: keep 1/eta per rung")
-    s.add_argument("--out")
+    s.add_argument("--out", help="folder for search.md/.json and the chart")
     s.add_argument(
         "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
     )
     s.set_defaults(func=commands.cmd_search)
 
     s = sub.add_parser("robust", help="accuracy of trained runs under image corruptions")
-    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    s.add_argument("--corruptions", help="comma-separated (default: all)")
-    s.add_argument("--severities", default="1-5", help="e.g. 1-5 or 1,3,5 (default 1-5)")
-    s.add_argument("--out")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="trained image-classifier runs")
+    s.add_argument(
+        "--corruptions",
+        help="comma-separated: gaussian_noise, gaussian_blur, contrast, occlusion, rotation "
+        "(default: all)",
+    )
+    s.add_argument(
+        "--severities",
+        default="1-5",
+        help="levels 1..5, e.g. 1-5 or 1,3,5 (default 1-5); robust.md says what each means",
+    )
+    s.add_argument("--out", help="folder for robust.md/.json and the charts")
     s.set_defaults(func=commands.cmd_robust)
 
     s = sub.add_parser("ensemble", help="average the predictions of several trained runs")

@@ -2,7 +2,8 @@
 
 A verified entry is `NAME.npz` plus `NAME.npz.sha256` beside it. An entry whose bytes do not
 match its stored hash (or that fails to parse) is quarantined: renamed to `NAME.npz.corrupt`,
-so it is never read again and the caller rebuilds it from a good source.
+so it is never read again and the caller rebuilds it from a good source. What was done is
+one line on stderr (`notice`), never a traceback or a Python warning.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -84,19 +85,32 @@ def _hash_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def quarantine(path: str | os.PathLike, reason: str) -> None:
-    """Take a bad cache file out of use: rename it to *.corrupt (replacing an older one)."""
+def notice(message: str) -> None:
+    """Tell the user something went wrong but was handled: one line on stderr, no source path.
+
+    (A `warnings.warn` would print two lines, the second one scratchdl's own source code.)
+    """
+    print(f"scratchdl: {message}", file=sys.stderr, flush=True)
+
+
+def quarantine(path: str | os.PathLike, reason: str, announce: bool = True) -> str:
+    """Take a bad data file out of use: rename it to *.corrupt (replacing an older one).
+
+    Returns the one-line description; `announce=False` leaves telling the user to the caller
+    (who may have a better line to say, e.g. an error that includes it).
+    """
     path = Path(path)
+    message = (
+        f"{path} is corrupt ({reason}); moved aside to {path.name}.corrupt, never to be used again"
+    )
     try:
         os.replace(path, path.with_name(path.name + ".corrupt"))
     except FileNotFoundError:
-        return  # another process got there first
+        return message  # another process got there first
     _hash_path(path).unlink(missing_ok=True)
-    warnings.warn(
-        f"scratchdl: cache file {path} is corrupt ({reason}); moved aside to "
-        f"{path.name}.corrupt, never to be used again",
-        stacklevel=3,
-    )
+    if announce:
+        notice(message)
+    return message
 
 
 def save_verified_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
@@ -112,8 +126,13 @@ def save_verified_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) ->
     atomic_write_bytes(path, data)
 
 
-def load_verified_npz(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
-    """Arrays of a verified entry, or None if absent; a corrupt entry is quarantined (-> None)."""
+def load_verified_npz(
+    path: str | os.PathLike, problem: list[str] | None = None
+) -> dict[str, np.ndarray] | None:
+    """Arrays of a verified entry, or None if absent; a corrupt entry is quarantined (-> None).
+
+    With a `problem` list, the quarantine is not announced: its line is appended there instead.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -125,13 +144,18 @@ def load_verified_npz(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
         expected = ""
     actual = sha256_bytes(data)
     if actual != expected:
-        quarantine(
-            path, f"SHA-256 {actual[:12]}... does not match stored {expected[:12] or 'nothing'}"
-        )
+        reason = f"SHA-256 {actual[:12]}... does not match stored {expected[:12] or 'nothing'}"
+        _quarantine_into(path, reason, problem)
         return None
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        quarantine(path, f"cannot be parsed: {e}")
+        _quarantine_into(path, f"cannot be parsed: {e}", problem)
         return None
+
+
+def _quarantine_into(path: Path, reason: str, problem: list[str] | None) -> None:
+    message = quarantine(path, reason, announce=problem is None)
+    if problem is not None:
+        problem.append(message)

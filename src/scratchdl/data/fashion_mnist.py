@@ -21,7 +21,6 @@ import struct
 import subprocess
 import tempfile
 import urllib.request
-import warnings
 import zlib
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from scratchdl.data.cache import (
     atomic_write_bytes,
     data_home,
     load_verified_npz,
+    notice,
     quarantine,
     save_verified_npz,
     sha256_bytes,
@@ -166,6 +166,8 @@ class FashionMNIST(DatasetSpec):
     Paths are resolved at each call, so changing the environment takes effect at once.
     """
 
+    _cache_problem = ""  # why the cache was moved aside in the last _load, if it was
+
     name = "fashion-mnist"
     description = "Zalando Fashion-MNIST: 60k/10k 28x28 grey clothing images, 10 classes"
 
@@ -263,8 +265,10 @@ class FashionMNIST(DatasetSpec):
         return self._load()[0]
 
     def _from_cache(self) -> ImageArrays | None:
-        arrays = load_verified_npz(self.cache_file)
+        problem: list[str] = []
+        arrays = load_verified_npz(self.cache_file, problem)
         if arrays is None:
+            self._cache_problem = "".join(problem)
             return None
         want = {
             "train_x": (60000, 28, 28),
@@ -274,7 +278,9 @@ class FashionMNIST(DatasetSpec):
         }
         got = {k: v.shape for k, v in arrays.items() if v.dtype == np.uint8}
         if got != want or arrays["train_y"].max() > 9 or arrays["test_y"].max() > 9:
-            quarantine(self.cache_file, f"unexpected contents {got}")
+            self._cache_problem = quarantine(
+                self.cache_file, f"unexpected contents {got}", announce=False
+            )
             return None
         return ImageArrays(
             arrays["train_x"],
@@ -296,9 +302,12 @@ class FashionMNIST(DatasetSpec):
 
     def _load(self) -> tuple[ImageArrays, str]:
         """(arrays, where they came from). Builds the cache from the first good raw source."""
+        self._cache_problem = ""
         cached = self._from_cache()
         if cached is not None:
             return cached, f"cache {self.cache_file}"
+        # Every bad file is told in exactly one line: a notice if another source worked,
+        # else the error itself.
         problems: list[CorruptFile] = []
         for directory, owned, fix in self._raw_sources():
             if not self._complete(directory):
@@ -308,18 +317,21 @@ class FashionMNIST(DatasetSpec):
             except CorruptFile as e:
                 problems.append(e)
                 if owned:
-                    quarantine(e.path, e.problem)
+                    quarantine(e.path, e.problem, announce=False)
                 continue
-            for p in problems:
-                warnings.warn(f"scratchdl: skipped a bad source: {p}", stacklevel=3)
+            skipped = [self._cache_problem] if self._cache_problem else []
+            skipped += [str(p) for p in problems]
+            if skipped:
+                notice(f"skipped bad data: {'; '.join(skipped)}; loaded from {directory}")
             self._write_cache(arrays)
             return arrays, str(directory)
+        cache_note = f" (and {self._cache_problem})" if self._cache_problem else ""
         if problems:
             more = f" (and {len(problems) - 1} more bad source(s))" if len(problems) > 1 else ""
-            raise UserError(f"{problems[0]}{more}")
+            raise UserError(f"{problems[0]}{more}{cache_note}")
         raise UserError(
             f"Fashion-MNIST is not available: {FETCH_HINT}; looked in "
-            f"{self.cache_file}, {self.system_dir}, {self.deb_dir}, {self.raw_dir}"
+            f"{self.cache_file}, {self.system_dir}, {self.deb_dir}, {self.raw_dir}{cache_note}"
         )
 
     def _write_cache(self, a: ImageArrays) -> None:
@@ -335,7 +347,7 @@ class FashionMNIST(DatasetSpec):
                 },
             )
         except OSError as e:  # a read-only home still gets the data, just not cached
-            warnings.warn(f"scratchdl: could not write cache {self.cache_file}: {e}", stacklevel=4)
+            notice(f"could not write cache {self.cache_file} ({e}); using the data uncached")
 
     # -- fetching --------------------------------------------------------------------------
     def fetch(self) -> str:

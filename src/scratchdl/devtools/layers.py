@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("scratchdl.train",),
     ("scratchdl.tasks",),
-    ("scratchdl.recipes", "scratchdl.runner"),
+    ("scratchdl.recipes", "scratchdl.runner", "scratchdl.preflight"),
     ("scratchdl.workbench",),
     ("scratchdl.cli", "scratchdl.__main__", "scratchdl.devtools"),
 ]

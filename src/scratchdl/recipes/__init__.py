@@ -12,6 +12,7 @@ from typing import Any
 
 from scratchdl.config import Config, apply_overrides, deep_merge, load_toml
 from scratchdl.errors import UserError
+from scratchdl.preflight import check_ranges, check_types
 from scratchdl.recipes.defaults import DEFAULTS
 
 RECIPE_DIR = Path(__file__).parent
@@ -79,7 +80,12 @@ def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
         }
     # a run's config.toml names its recipe; a bundled or user recipe is named by its file
     name = raw.get("recipe") if isinstance(raw.get("recipe"), str) else path.stem
-    return apply_overrides(resolve(raw, name), overrides)
+    cfg = resolve(raw, name)
+    check_types(cfg, str(path))
+    cfg = apply_overrides(cfg, overrides)
+    set_keys = {i.split("=", 1)[0].strip() for i in overrides}
+    check_ranges(cfg, lambda key: "--set" if key in set_keys else str(path))
+    return cfg
 
 
 def headline(cfg: Config) -> tuple[str, float]:

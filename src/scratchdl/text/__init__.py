@@ -1,10 +1,13 @@
 """Sequences: corpora, cleaning, tokenizers, vocabulary, batches, statistics, language models,
 translation, BLEU and decoding.
 
-    from scratchdl.text import load_corpus, split_corpus, clean_text, tokenize, Vocab
+    from scratchdl.text import Vocab, clean_text, load_corpus, sequential_batches, split_corpus
+    from scratchdl.text import tokenize
     train, val, test = split_corpus(load_corpus("austen"))
-    vocab = Vocab(tokenize(clean_text(train), "char"))
-    for X, Y in sequential_batches(vocab.encode(tokenize(clean_text(train))), 32, 35): ...
+    tokens = tokenize(clean_text(train), "char")
+    vocab = Vocab(tokens)
+    for X, Y in sequential_batches(vocab.encode(tokens), 32, 35):
+        break  # X, Y: [32, 35] token ids, Y shifted one step ahead of X
 
 Names are loaded on first use, so importing scratchdl.text costs nothing until one is needed
 (stats pulls in matplotlib, corpora the data layer).

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from scratchdl.workbench.charts import STYLE, epoch_axis, plt
 
 
 def plot_curves(history: list[dict[str, float]], path: str | Path, title: str) -> None:
@@ -18,6 +15,18 @@ def plot_curves(history: list[dict[str, float]], path: str | Path, title: str) -
     keys = [k for k in history[0] if "_" in k and k.split("_", 1)[0] in ("train", "val", "test")]
     losses = [k for k in keys if k.endswith("_loss")]
     others = [k for k in keys if not k.endswith("_loss")]
+    with plt.rc_context(STYLE):  # the look of every other scratchdl figure
+        _draw(history, epochs, losses, others, Path(path), title)
+
+
+def _draw(
+    history: list[dict[str, float]],
+    epochs: list[float],
+    losses: list[str],
+    others: list[str],
+    path: Path,
+    title: str,
+) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     # name the right axis after what it shows: "accuracy" when that is all there is
     kinds = sorted({k.split("_", 1)[1] for k in others})
@@ -28,12 +37,13 @@ def plot_curves(history: list[dict[str, float]], path: str | Path, title: str) -
                 epochs, [row.get(k, float("nan")) for row in history], marker="o", ms=3, label=k
             )
         ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if names:
-            ax.legend(frameon=False, fontsize=8)
+            ax.legend(frameon=False)
     fig.suptitle(title, fontsize=10)
-    tmp = Path(path).with_suffix(".tmp.png")
+    tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(path)

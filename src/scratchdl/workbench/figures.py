@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from scratchdl.errors import UserError
-from scratchdl.workbench.charts import STYLE, plt, save
+from scratchdl.workbench.charts import STYLE, epoch_axis, plt, save
 
 
 def _history(run_dir: Path) -> tuple[str, list[dict]]:
@@ -35,6 +35,7 @@ def curves_overlay(run_dirs: list[str | Path], metric: str, path_stem: Path) -> 
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=f"{label} ({run_dir.name[-6:]})")
         ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel(metric.replace("_", " "))
         ax.set_title(f"{metric.replace('_', ' ')} per epoch")
         ax.grid(alpha=0.3)
