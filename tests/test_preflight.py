@@ -12,8 +12,8 @@ import torch
 from scratchdl.errors import UserError
 from scratchdl.preflight import preflight
 from scratchdl.recipes import list_recipes, load_recipe
+from scratchdl.runner import run_recipe
 from scratchdl.store import RunStore
-from scratchdl.train.run import run_recipe
 from tests.conftest import TINY_RECIPE, run_cli
 
 
