@@ -142,8 +142,8 @@ def build_model(name: str, **kwargs: Any) -> Any:
     """Build a registered model from its data arguments and options.
 
     An image classifier takes in_channels, num_classes and image_size; any other kind takes
-    its builder's own data arguments (`get_entry(name).data_args`, e.g. vocab_size). Unknown options and
-    missing data arguments raise a UserError listing what is expected.
+    its builder's own data arguments (`get_entry(name).data_args`, e.g. vocab_size). Unknown
+    options and missing data arguments raise a UserError listing what is expected.
     """
     entry = get_entry(name)
     data = set(entry.data_args)

@@ -211,7 +211,7 @@ def _with_tie(fn: Callable[..., Any], tie: str) -> Callable[..., Any]:
     if tie != "nearest":
         raise UserError(
             f"knn.tie={tie!r}: this scratchdl's kNN breaks vote ties by the nearest neighbour "
-            "only; set knn.tie = \"nearest\""
+            'only; set knn.tie = "nearest"'
         )
     return fn
 
@@ -239,7 +239,9 @@ class KNN(Task):
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
         if cfg["train"]["epochs"] != 1:
-            raise UserError(f"knn trains in one pass: train.epochs must be 1, got {cfg['train']['epochs']}")
+            raise UserError(
+                f"knn trains in one pass: train.epochs must be 1, got {cfg['train']['epochs']}"
+            )
         tie = cfg["knn"]["tie"]
         if tie not in TIES:
             raise UserError(f"knn.tie must be one of {', '.join(TIES)}, got {tie!r}")
