@@ -290,7 +290,13 @@ def test_parameter_counts_by_hand() -> None:
     assert n(build_model("bigru", vocab_size=V, **SMALL_RNN)) == 2 * rnn(3) + 2 * 5 * V + V
     # seq2seq E=4, H=5, one layer: encoder emb + GRU(E); decoder emb + GRU(E + H) + dense
     s2s = build_model(
-        "gru-seq2seq", src_vocab_size=V, tgt_vocab_size=9, embed_size=4, hidden_size=5, num_layers=1
+        "gru-seq2seq",
+        src_vocab_size=V,
+        tgt_vocab_size=9,
+        embed_size=4,
+        hidden_size=5,
+        num_layers=1,
+        dropout=0.0,
     )
     enc = V * 4 + 3 * (5 * 4 + 5 * 5 + 2 * 5)
     dec = 9 * 4 + 3 * (5 * 9 + 5 * 5 + 2 * 5) + 5 * 9 + 9
