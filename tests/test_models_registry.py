@@ -1,16 +1,20 @@
 """Every registered model: shapes, gradients, determinism, TOML-friendly options; summary.
 
 Parametrized over `list_models()`, so a new model file is covered as soon as it registers.
-Each model runs at a small image size and width (TEST_SETUP, else FALLBACK) to stay fast.
+Image classifiers run at a small image size and width (TEST_SETUP, else FALLBACK); every
+other kind has a probe (PROBES) that builds it small, runs it forward (and backward where
+autograd applies) and checks the result; a kind without a probe fails the coverage test.
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from torch import nn
 
-from scratchdl.models import build_model, list_models, model_options
+from scratchdl.models import KINDS, build_model, get_entry, list_models, model_options
 from scratchdl.models.summary import format_summary, layer_summary
 
 # Per-model image size and options small enough for a sub-second forward and backward.
@@ -24,6 +28,7 @@ TEST_SETUP: dict[str, tuple[tuple[int, int], dict]] = {
     "mlp": ((28, 28), {}),
     "softmax": ((28, 28), {}),
 }
+IMAGE_MODELS = list_models("image-classifier")
 FALLBACK_SIZE = (32, 32)
 FALLBACK_WIDTH = 0.125  # used for any other model that has a `width` option
 NUM_CLASSES = 10
@@ -44,7 +49,7 @@ def build(name: str, in_channels: int = 1) -> tuple[nn.Module, torch.Tensor]:
     return model, torch.randn(2, in_channels, *size)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_forward_backward_reaches_every_parameter(name: str) -> None:
     torch.manual_seed(0)
     model, x = build(name)
@@ -60,7 +65,7 @@ def test_forward_backward_reaches_every_parameter(name: str) -> None:
     assert any(p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_rgb_input_and_eval_mode(name: str) -> None:
     torch.manual_seed(0)
     model, x = build(name, in_channels=3)
@@ -71,7 +76,7 @@ def test_rgb_input_and_eval_mode(name: str) -> None:
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_deterministic_under_seed(name: str) -> None:
     outputs = []
     for _ in range(2):
@@ -94,7 +99,7 @@ def test_options_are_toml_friendly(name: str) -> None:
         assert _toml_friendly(value), f"{name}.{key} = {value!r} cannot be set from TOML"
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_summary_totals_match_parameters(name: str) -> None:
     model, x = build(name)
     rows = layer_summary(model, tuple(x.shape))
@@ -145,3 +150,193 @@ def test_summary_wrong_input_shape_raises() -> None:
     model, _ = build("lenet")
     with pytest.raises(RuntimeError):
         layer_summary(model, (1, 3, 28, 28))
+
+
+# ----------------------------------------------------------------------------- other kinds
+
+V = 7  # vocabulary of the text probes
+SMALL_RNN = {"hidden_size": 5, "num_layers": 1}
+
+
+def _grads_ok(model: nn.Module, loss: torch.Tensor) -> None:
+    assert torch.isfinite(loss)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+def _probe_language_model(name: str) -> None:
+    model = build_model(name, vocab_size=V, **SMALL_RNN)
+    X = torch.randint(0, V, (2, 4))
+    logits, _ = model(X)
+    assert logits.shape == (2, 4, V)
+    _grads_ok(model, nn.functional.cross_entropy(logits.reshape(-1, V), X.reshape(-1)))
+
+
+def _probe_cloze(name: str) -> None:
+    model = build_model(name, vocab_size=V, **SMALL_RNN)
+    X = torch.randint(0, V, (2, 5))
+    logits = model(X)
+    assert logits.shape == (2, 3, V)  # the interior positions
+    _grads_ok(model, nn.functional.cross_entropy(logits.reshape(-1, V), X[:, 1:-1].reshape(-1)))
+
+
+def _probe_seq2seq(name: str) -> None:
+    model = build_model(
+        name,
+        src_vocab_size=V,
+        tgt_vocab_size=V + 2,
+        embed_size=4,
+        hidden_size=5,
+        num_layers=1,
+        dropout=0.0,
+    )
+    src, src_len = torch.randint(0, V, (2, 4)), torch.tensor([4, 2])
+    tgt = torch.randint(0, V + 2, (2, 3))
+    logits = model(src, src_len, tgt)
+    assert logits.shape == (2, 3, V + 2)
+    _grads_ok(model, nn.functional.cross_entropy(logits.reshape(-1, V + 2), tgt.reshape(-1)))
+
+
+def _probe_ngram(name: str) -> None:  # counts, no gradients
+    ids = torch.tensor([0, 1, 2, 0, 1, 3, 0, 1, 2, 4])
+    model = build_model(name, order=2, discount=None).fit(ids, 5)
+    ppl = model.perplexity(torch.tensor([0, 1, 2, 0, 1]))
+    assert math.isfinite(ppl) and 1.0 < ppl < 5.0  # better than uniform on seen text
+
+
+def _probe_scratch_net(name: str) -> None:  # hand-written backward: grads keyed like params
+    small = {"twolayer": {"hidden_dim": 5}, "fcnet": {"hidden_dims": [5], "dropout": 0.5}}
+    net = build_model(name, input_shape=(1, 6, 6), num_classes=3, seed=0, **small.get(name, {}))
+    if name == "convnet":
+        net = build_model(
+            name,
+            input_shape=(1, 6, 6),
+            num_classes=3,
+            seed=0,
+            conv_channels=[2],
+            hidden_dims=[4],
+        )
+    x, y = torch.randn(4, 1, 6, 6), torch.tensor([0, 1, 2, 1])
+    loss, grads = net.loss(x, y)
+    assert torch.isfinite(loss) and set(grads) == set(net.params)
+    for k, g in grads.items():
+        assert g.shape == net.params[k].shape and torch.isfinite(g).all(), k
+    net.eval()
+    assert net.loss(x).shape == (4, 3)
+
+
+def _probe_scratch_linear(name: str) -> None:
+    x, y = torch.randn(12, 4), torch.arange(12) % 3
+    for loss in ("svm", "softmax"):
+        clf = build_model(name, loss=loss)
+        losses = clf.train(x, y, lr=0.1, reg=0.0, num_iters=5, batch_size=6)
+        assert all(math.isfinite(v) for v in losses)
+        assert clf.W.shape == (4 + 1, 3)  # the bias row
+        assert clf.scores(x).shape == (12, 3)
+
+
+def _probe_scratch_knn(name: str) -> None:
+    x, y = torch.randn(10, 3), torch.arange(10) % 4
+    knn = build_model(name).train(x, y)
+    assert torch.equal(knn.predict(x, k=1), y)  # each point is its own nearest neighbour
+
+
+def _probe_pretrained(name: str) -> None:
+    pytest.importorskip("efficientnet_lite_pytorch")
+    model = build_model(name, num_classes=3, image_size=32, pretrained=False)
+    model.train()
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 3)
+    _grads_ok(model, nn.functional.cross_entropy(out, torch.tensor([0, 2])))
+
+
+PROBES = {
+    "language-model": _probe_language_model,
+    "cloze": _probe_cloze,
+    "seq2seq": _probe_seq2seq,
+    "ngram": _probe_ngram,
+    "scratch-net": _probe_scratch_net,
+    "scratch-linear": _probe_scratch_linear,
+    "scratch-knn": _probe_scratch_knn,
+    "pretrained": _probe_pretrained,
+}
+
+
+def test_every_kind_is_tested() -> None:
+    assert set(KINDS) == {"image-classifier", *PROBES}
+    assert {get_entry(n).kind for n in list_models()} <= set(KINDS)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in IMAGE_MODELS])
+def test_non_image_model_builds_and_runs(name: str) -> None:
+    torch.manual_seed(0)
+    PROBES[get_entry(name).kind](name)
+
+
+def test_parameter_counts_by_hand() -> None:
+    # one-hot input (V) -> H: W_ih [g*H, V], W_hh [g*H, H], two biases [g*H]; decoder [V, H] + V
+    def rnn(g: int, H: int = 5) -> int:
+        return g * (H * V + H * H + 2 * H)
+
+    def n(model: nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    decoder = 5 * V + V
+    assert n(build_model("rnn", vocab_size=V, **SMALL_RNN)) == rnn(1) + decoder == 112
+    assert n(build_model("gru", vocab_size=V, **SMALL_RNN)) == rnn(3) + decoder
+    assert n(build_model("lstm", vocab_size=V, **SMALL_RNN)) == rnn(4) + decoder
+    # cloze: both directions, decoder reads [left, right] (2H)
+    assert n(build_model("bigru", vocab_size=V, **SMALL_RNN)) == 2 * rnn(3) + 2 * 5 * V + V
+    # seq2seq E=4, H=5, one layer: encoder emb + GRU(E); decoder emb + GRU(E + H) + dense
+    s2s = build_model(
+        "gru-seq2seq",
+        src_vocab_size=V,
+        tgt_vocab_size=9,
+        embed_size=4,
+        hidden_size=5,
+        num_layers=1,
+        dropout=0.0,
+    )
+    enc = V * 4 + 3 * (5 * 4 + 5 * 5 + 2 * 5)
+    dec = 9 * 4 + 3 * (5 * 9 + 5 * 5 + 2 * 5) + 5 * 9 + 9
+    assert n(s2s) == enc + dec
+    # twolayer on 1x4x4, H=5, C=3: W1 16*5 + b1 5 + W2 5*3 + b2 3
+    net = build_model("twolayer", input_shape=(1, 4, 4), num_classes=3, seed=0, hidden_dim=5)
+    assert net.num_params() == 80 + 5 + 15 + 3
+
+
+def test_model_kinds_filter_what_a_task_accepts() -> None:
+    from scratchdl.errors import UserError
+    from scratchdl.tasks import get_task
+
+    assert model_options("lstm", ["language-model"])["hidden_size"] == 256
+    with pytest.raises(UserError, match="'lstm' is a language-model model; this task trains"):
+        model_options("lstm", "image-classifier")
+    with pytest.raises(UserError, match="unknown model 'lstmm'; did you mean lstm"):
+        model_options("lstmm", ["language-model"])
+    assert get_task("classify").model_options("mlp") == model_options("mlp")
+    with pytest.raises(UserError, match="scratch-net model"):
+        get_task("classify").model_options("convnet")
+    with pytest.raises(UserError, match="image-classifier model"):
+        get_task("net-scratch").model_options("mlp")
+    assert get_task("net-scratch").model_options("twolayer")["hidden_dim"] == 256
+
+
+def test_build_model_names_what_a_kind_needs() -> None:
+    from scratchdl.errors import UserError
+
+    with pytest.raises(UserError, match="needs vocab_size"):
+        build_model("lstm", hidden_size=3)
+    with pytest.raises(UserError, match="has no option in_channels"):
+        build_model("lstm", vocab_size=3, in_channels=1)
+
+
+def test_models_list_shows_every_model_with_its_kind(capsys: pytest.CaptureFixture) -> None:
+    from scratchdl.cli import commands
+
+    assert commands.cmd_models_list(None) == 0
+    lines = capsys.readouterr().out.splitlines()[2:]
+    shown = {line.split()[0]: line.split()[1] for line in lines}
+    assert shown == {n: get_entry(n).kind for n in list_models()}
+    assert shown["lstm"] == "language-model" and shown["convnet"] == "scratch-net"

@@ -196,13 +196,15 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from scratchdl.models import list_models, model_options
+    from scratchdl.models import KINDS, get_entry, list_models
 
-    rows = [
-        {"model": name, "options": ", ".join(f"{k}={v}" for k, v in model_options(name).items())}
-        for name in list_models()
-    ]
-    print(render(rows, ["model", "options"]))
+    rows = []
+    for name in list_models():
+        entry = get_entry(name)
+        options = ", ".join(f"{k}={v}" for k, v in entry.options.items())
+        rows.append({"model": name, "kind": entry.kind, "options": options or "-"})
+    rows.sort(key=lambda r: (list(KINDS).index(r["kind"]), r["model"]))
+    print(render(rows, ["model", "kind", "options"]))
     return 0
 
 

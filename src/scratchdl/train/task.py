@@ -63,6 +63,8 @@ class Task:
     defaults: ClassVar[dict[str, Any]] = {}
     # Attributes holding nn.Modules: moved to the device, DDP-wrapped, checkpointed.
     module_names: ClassVar[tuple[str, ...]] = ("model",)
+    # The registry kinds (scratchdl.models.registry.KINDS) whose models [model].name may be.
+    model_kinds: ClassVar[tuple[str, ...]] = ("image-classifier",)
     # True: training_step steps the optimizers itself (engine.backward / engine.step, or a
     # hand-written update); the engine still steps schedules, logs and checkpoints.
     manual_optimization: ClassVar[bool] = False
@@ -80,10 +82,11 @@ class Task:
     # -- configuration -----------------------------------------------------------------
     @classmethod
     def model_options(cls, name: str) -> dict[str, Any]:
-        """The options (with defaults) that model `name` accepts in [model]."""
+        """The options (with defaults) that model `name` accepts in [model]: the registry's,
+        for a model of one of `model_kinds` (any other name is a one-line UserError)."""
         from scratchdl.models import model_options
 
-        return model_options(name)
+        return model_options(name, cls.model_kinds)
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
