@@ -19,13 +19,14 @@ from torch import Tensor, nn
 from scratchdl.models.registry import register_model
 
 SCRATCH_NETS: dict[str, dict[str, Any]] = {
-    "twolayer": {"hidden_dim": 256, "weight_scale": 0.0, "reg": 0.0},
+    "twolayer": {"hidden_dim": 256, "weight_scale": 0.0, "reg": 0.0, "l2_half": False},
     "fcnet": {
         "hidden_dims": [256, 128],
         "normalization": "none",  # none, batchnorm or layernorm
         "dropout": 0.0,
         "weight_scale": 0.0,
         "reg": 0.0,
+        "l2_half": False,  # true: the course's 0.5*reg*sum(W^2); false: reg*sum(W^2)
     },
     "convnet": {
         "conv_channels": [16, 32],
@@ -34,6 +35,7 @@ SCRATCH_NETS: dict[str, dict[str, Any]] = {
         "batchnorm": True,
         "weight_scale": 0.0,
         "reg": 0.0,
+        "l2_half": False,  # true: the course's 0.5*reg*sum(W^2); false: reg*sum(W^2)
     },
 }
 Shape = tuple[int, int, int]

@@ -130,7 +130,7 @@ class LinearScratch(_FlatClassifier):
 
     defaults = {
         **_FlatClassifier.defaults,
-        "linear": {"loss": "softmax", "reg": 1e-4, "l1_ratio": 0.0},
+        "linear": {"loss": "softmax", "reg": 1e-4, "l1_ratio": 0.0, "l2_half": False},
     }
     model_kinds = ("scratch-linear",)
 
@@ -157,7 +157,9 @@ class LinearScratch(_FlatClassifier):
         x, y = batch
         X = add_bias_column(x.flatten(1))
         lcfg = self.cfg["linear"]
-        loss, dW = self.clf.loss(self.clf.W, X, y, lcfg["reg"], lcfg["l1_ratio"])
+        loss, dW = self.clf.loss(
+            self.clf.W, X, y, lcfg["reg"], lcfg["l1_ratio"], l2_half=lcfg["l2_half"]
+        )
         accuracy = (X @ self.clf.W).argmax(1).eq(y).float().mean()  # before this step
         self.engine.optimizers["main"].step({"W": dW})
         return {"loss": loss, "accuracy": accuracy}
