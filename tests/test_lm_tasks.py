@@ -15,10 +15,10 @@ import torch
 
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
-from scratchdl.store import RunStore, lower_is_better
-from scratchdl.text import lm_tasks
-from scratchdl.text.lm import RNNLM
 from scratchdl.runner import run_recipe
+from scratchdl.store import RunStore, lower_is_better
+from scratchdl.text.lm import data as lm_data
+from scratchdl.text.lm.rnnlm import RNNLM
 from tests.conftest import run_cli
 
 LM_RECIPES = [
@@ -255,7 +255,7 @@ def test_sigkill_then_resume_matches_uninterrupted(
     resumed = run_cli("run", "--resume", str(tmp_path / "cut"), "--json", check=True)
     a = json.loads(full.stdout.strip().splitlines()[-1])["final"]
     b = json.loads(resumed.stdout.strip().splitlines()[-1])["final"]
-    timing = ("tokens_per_s", "examples_per_s")
+    timing = ("tokens_per_s", "examples_per_s", "epoch_seconds")
     assert {k: v for k, v in a.items() if k not in timing} == {
         k: v for k, v in b.items() if k not in timing
     }
@@ -276,7 +276,7 @@ def test_prefix_with_unknown_characters_fails_before_training(corpus: Path, tmp_
 
 
 def test_letters_cleaning_maps_a_prefix_into_the_vocabulary(corpus: Path) -> None:
-    data = lm_tasks.load_lm_data(tiny("lstm-austen", corpus)["data"])
+    data = lm_data.load_lm_data(tiny("lstm-austen", corpus)["data"])
     ids = data.encode_prefix("The Elizabeth!!")
     assert data.join(ids) == "the elizabeth "
 
@@ -333,8 +333,8 @@ def test_cli_reports_a_missing_corpus_file_in_one_line(tmp_path: Path) -> None:
 
 def test_train_chars_keeps_whole_blocks_spread_over_the_text() -> None:
     text = "".join(chr(ord("a") + k % 26) * 10 for k in range(50))  # 50 blocks of 10 chars
-    thin = lm_tasks._thin_blocks(text, 10, 100)
+    thin = lm_data._thin_blocks(text, 10, 100)
     blocks = [thin[i : i + 10] for i in range(0, len(thin), 10)]
     assert len(thin) == 100 and all(len(set(b)) == 1 for b in blocks)  # whole blocks only
     assert [b[0] for b in blocks] == [chr(ord("a") + k % 26) for k in range(0, 50, 5)]
-    assert lm_tasks._thin_blocks(text, 10, 10**6) == text
+    assert lm_data._thin_blocks(text, 10, 10**6) == text

@@ -15,7 +15,7 @@ from torch import nn
 import scratchdl.text.seq2seq_task  # noqa: F401  (registers the "seq2seq" task)
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
-from scratchdl.text.seq2seq import (
+from scratchdl.text.translation.seq2seq import (
     Seq2Seq,
     Seq2SeqEncoder,
     beam_search,
@@ -24,7 +24,7 @@ from scratchdl.text.seq2seq import (
     teacher_forcing_input,
     translate,
 )
-from scratchdl.text.vocab import Vocab
+from scratchdl.text.tokens.vocab import Vocab
 from scratchdl.train.checkpoint import load_checkpoint
 from scratchdl.runner import RunContext, run_recipe
 from tests.test_translation import bible_pairs, cache_tatoeba_fixture

@@ -105,9 +105,9 @@ class Engine:
         self.scaler.scale(loss / self.accumulate).backward()
 
     def step_optimizer(self, name: str) -> None:
-        """Unscale, clip, step and zero the grads of optimizer `name`."""
+        """Unscale, clip (unless the task lists `name` as unclipped), step, zero the grads."""
         opt = self.optimizers[name]
-        if self.grad_clip > 0:
+        if self.grad_clip > 0 and name not in self.task.unclipped_optimizers:
             self.scaler.unscale_(opt)
             params = [p for g in opt.param_groups for p in g["params"]]
             nn.utils.clip_grad_norm_(params, self.grad_clip)
