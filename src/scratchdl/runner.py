@@ -126,6 +126,16 @@ def train(ctx: RunContext) -> dict[str, Any]:
     return engine.fit(resume=ctx.resuming)
 
 
+def run_label(cfg: Config) -> str:
+    """The recipe, plus "@FILE" when data.dataset is a file of the user's own (not a named
+    dataset): `lstm-austen@my.txt`. It starts the run id and is stored in meta.json and the
+    summary, so a run on your own text is never mistaken for one on the recipe's corpus."""
+    dataset = cfg.get("data", {}).get("dataset")
+    if isinstance(dataset, str) and ("/" in dataset or "." in dataset) and Path(dataset).is_file():
+        return f"{cfg['recipe']}@{Path(dataset).name}"
+    return str(cfg["recipe"])
+
+
 def load_run_config(run_dir: str | Path) -> tuple[Config, dict[str, Any]]:
     """The resolved config and meta.json of an existing run directory."""
     run_dir = Path(run_dir)
@@ -156,7 +166,8 @@ def _register(
             store.resume_run(run_id)
         (run_dir / "config.toml").write_text(dumps_toml(cfg))  # --epochs may have grown
         return run_id, run_dir
-    run_id = f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    label = run_label(cfg)
+    run_id = f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     run_dir = _new_run_dir(cfg, out, run_id)
     store.start_run(
         recipe=cfg["recipe"],
@@ -167,7 +178,8 @@ def _register(
         run_id=run_id,
     )
     (run_dir / "config.toml").write_text(dumps_toml(cfg))
-    (run_dir / "meta.json").write_text(json.dumps({"run_id": run_id, "recipe": cfg["recipe"]}))
+    meta = {"run_id": run_id, "recipe": cfg["recipe"], "label": label}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
     return run_id, run_dir
 
 
@@ -236,6 +248,7 @@ def run_recipe(
     summary = {
         "run_id": run_id,
         "recipe": cfg["recipe"],
+        "label": run_label(cfg),
         "epochs": cfg["train"]["epochs"],
         "metric": metric,
         "value": value,
