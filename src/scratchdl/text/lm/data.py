@@ -12,10 +12,10 @@ over it). data.train_chars > 0 keeps only about that many training characters, a
 spread evenly over the training split (so every novel still contributes). Each split is then
 cleaned (data.clean: "letters" = the book's preprocessing, every run of characters outside a-z
 and A-Z becomes one space and the text is lower-cased, so only a-z and space remain; "none" =
-the text as it is, case, digits, punctuation and newlines kept) and tokenized (data.level: "char" or "word"); the vocabulary is built from the
-training split only (data.min_freq; rarer or unseen tokens become <unk>). Every model of one
-configuration sees exactly the same training text and is scored on exactly the same held-out
-text.
+the text as it is, case, digits, punctuation and newlines kept) and tokenized (data.level:
+"char" or "word"); the vocabulary is built from the training split only (data.min_freq; rarer
+or unseen tokens become <unk>). Every model of one configuration sees exactly the same
+training text and is scored on exactly the same held-out text.
 """
 
 from __future__ import annotations
