@@ -338,3 +338,53 @@ def test_train_chars_keeps_whole_blocks_spread_over_the_text() -> None:
     assert len(thin) == 100 and all(len(set(b)) == 1 for b in blocks)  # whole blocks only
     assert [b[0] for b in blocks] == [chr(ord("a") + k % 26) for k in range(0, 50, 5)]
     assert lm_data._thin_blocks(text, 10, 10**6) == text
+
+
+# ----------------------------------------------------------------------------- cloze clipping
+
+
+def test_cloze_clips_the_model_alone_never_the_probe(corpus: Path, tmp_path: Path) -> None:
+    """train.grad_clip bounds the model's gradient norm; the probe (its own, unclipped
+    optimizer) takes its full SGD step. Checked against one step computed by hand."""
+    from scratchdl.tasks import get_task
+    from scratchdl.text.lm.data import BatchStream
+    from scratchdl.text.lm.rnnlm import lm_loss
+    from scratchdl.train.checkpoint import load_checkpoint
+    from scratchdl.train.seeding import seed_everything
+    from scratchdl.train.task import RunInfo
+
+    lr, clip = 0.5, 1e-6
+    cfg = tiny(
+        "lstm-bi-austen",
+        corpus,
+        "train.epochs=1",
+        "train.steps_per_epoch=1",
+        "model.dropout=0.0",
+        "optimizer.name=sgd",
+        f"optimizer.lr={lr}",
+        f"train.grad_clip={clip}",
+        "schedule.name=none",
+        "schedule.warmup_epochs=0",
+    )
+    seed_everything(cfg["train"]["seed"])
+    (tmp_path / "hand").mkdir()
+    task = get_task("cloze")(cfg, RunInfo(tmp_path / "hand"))
+    task.setup()
+    before = {
+        n: {k: v.clone() for k, v in getattr(task, n).state_dict().items()}
+        for n in ("model", "probe")
+    }
+    _, X, _ = next(BatchStream(task.data.train, 4, 16, "random", cfg["train"]["seed"]))
+    left, right = task.model.features(X)
+    target = X[:, 1:-1]
+    loss = lm_loss(task.model.decode(left, right), target)
+    probe_loss = lm_loss(task.probe(left.detach()).transpose(0, 1), target)
+    (loss + probe_loss).backward()
+    expected_probe = {k: before["probe"][k] - lr * p.grad for k, p in task.probe.named_parameters()}
+
+    run_recipe(cfg, out=tmp_path / "run", quiet=True)
+    after = load_checkpoint(tmp_path / "run" / "checkpoint.pt", map_location="cpu")["modules"]
+    for k, v in expected_probe.items():  # the full step: not clipped with the model
+        torch.testing.assert_close(after["probe"][k], v, rtol=0, atol=1e-6)
+    moved = torch.cat([(after["model"][k] - v).flatten() for k, v in before["model"].items()])
+    assert float(moved.norm()) == pytest.approx(lr * clip, rel=1e-2)  # clipped to clip

@@ -15,11 +15,12 @@ schedule). After each epoch: val perplexity and accuracy on the first data.val_e
 tokens of val (0: all of it). At the end: val and test perplexity and accuracy on the whole
 splits, and sample.txt (greedy, sampled and beam-search continuations of generate.prefix).
 
-Data parallel (torchrun with N processes): every process reads the stream of N x data.batch_size rows that one
-process with that batch would read, and trains on its own rows (rank r: rows r*b .. (r+1)*b-1),
-so N processes with batch b step exactly as one process with batch N*b. The carried state is
-per rank (the state of its own rows); the checkpoint holds the state of all rows (gathered at
-the end of each epoch), so a run resumes with the same or another number of processes.
+Data parallel (torchrun with N processes): every process reads the stream of N x
+data.batch_size rows that one process with that batch would read, and trains on its own rows
+(rank r: rows r*b .. (r+1)*b-1), so N processes with batch b step exactly as one process
+with batch N*b. The carried state is per rank (the state of its own rows); the checkpoint
+holds the state of all rows (gathered at the end of each epoch), so a run may resume with
+another number of processes that keeps the global batch.
 
 cloze: a ClozeLM (bidirectional) trained on random windows of data.num_steps tokens to predict
 every interior token from both sides. Cloze accuracy (and cloze perplexity) on a held-out split:
