@@ -10,7 +10,7 @@ import pytest
 import sacrebleu
 
 from scratchdl.errors import UserError
-from scratchdl.text.bleu import corpus_bleu, sentence_bleu
+from scratchdl.text.metrics.bleu import corpus_bleu, sentence_bleu
 
 TOL = 1e-9  # on the 0-100 scale
 

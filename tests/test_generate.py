@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.text.generate import (
+from scratchdl.text.lm.generate import (
     beam_search,
     generate,
     map_state,

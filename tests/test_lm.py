@@ -1,6 +1,6 @@
-"""The recurrent language models (scratchdl.text.lm) against hand compositions of torch.nn,
+"""The recurrent language models (scratchdl.text.lm.rnnlm) against hand compositions of torch.nn,
 the from-scratch recurrent layers against torch's with the same weights, and the held-out
-scoring, cloze windows and batch stream of scratchdl.text.lm_tasks."""
+scoring, cloze windows (scratchdl.text.lm.evaluate) and batch stream (scratchdl.text.lm.data)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.nn.bptt import detach_state
-from scratchdl.text.generate import generate
-from scratchdl.text.lm import RNNLM, ClozeLM, lm_loss
-from scratchdl.text.lm_tasks import BatchStream, cloze_scores, cloze_windows, heldout_scores
+from scratchdl.text.lm.data import BatchStream
+from scratchdl.text.lm.evaluate import cloze_scores, cloze_windows, heldout_scores
+from scratchdl.text.lm.generate import generate
+from scratchdl.text.lm.rnnlm import RNNLM, ClozeLM, lm_loss
 
 V = 11
 TORCH = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}

@@ -17,8 +17,8 @@ from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import run_recipe
 from scratchdl.store import RunStore, lower_is_better
-from scratchdl.text import lm_tasks
-from scratchdl.text.lm import RNNLM
+from scratchdl.text.lm import data as lm_data
+from scratchdl.text.lm.rnnlm import RNNLM
 from tests.conftest import run_cli
 
 LM_RECIPES = [
@@ -255,7 +255,7 @@ def test_sigkill_then_resume_matches_uninterrupted(
     resumed = run_cli("run", "--resume", str(tmp_path / "cut"), "--json", check=True)
     a = json.loads(full.stdout.strip().splitlines()[-1])["final"]
     b = json.loads(resumed.stdout.strip().splitlines()[-1])["final"]
-    timing = ("tokens_per_s", "examples_per_s")
+    timing = ("tokens_per_s", "examples_per_s", "epoch_seconds")
     assert {k: v for k, v in a.items() if k not in timing} == {
         k: v for k, v in b.items() if k not in timing
     }
@@ -276,7 +276,7 @@ def test_prefix_with_unknown_characters_fails_before_training(corpus: Path, tmp_
 
 
 def test_letters_cleaning_maps_a_prefix_into_the_vocabulary(corpus: Path) -> None:
-    data = lm_tasks.load_lm_data(tiny("lstm-austen", corpus)["data"])
+    data = lm_data.load_lm_data(tiny("lstm-austen", corpus)["data"])
     ids = data.encode_prefix("The Elizabeth!!")
     assert data.join(ids) == "the elizabeth "
 
@@ -333,8 +333,58 @@ def test_cli_reports_a_missing_corpus_file_in_one_line(tmp_path: Path) -> None:
 
 def test_train_chars_keeps_whole_blocks_spread_over_the_text() -> None:
     text = "".join(chr(ord("a") + k % 26) * 10 for k in range(50))  # 50 blocks of 10 chars
-    thin = lm_tasks._thin_blocks(text, 10, 100)
+    thin = lm_data._thin_blocks(text, 10, 100)
     blocks = [thin[i : i + 10] for i in range(0, len(thin), 10)]
     assert len(thin) == 100 and all(len(set(b)) == 1 for b in blocks)  # whole blocks only
     assert [b[0] for b in blocks] == [chr(ord("a") + k % 26) for k in range(0, 50, 5)]
-    assert lm_tasks._thin_blocks(text, 10, 10**6) == text
+    assert lm_data._thin_blocks(text, 10, 10**6) == text
+
+
+# ----------------------------------------------------------------------------- cloze clipping
+
+
+def test_cloze_clips_the_model_alone_never_the_probe(corpus: Path, tmp_path: Path) -> None:
+    """train.grad_clip bounds the model's gradient norm; the probe (its own, unclipped
+    optimizer) takes its full SGD step. Checked against one step computed by hand."""
+    from scratchdl.tasks import get_task
+    from scratchdl.text.lm.data import BatchStream
+    from scratchdl.text.lm.rnnlm import lm_loss
+    from scratchdl.train.checkpoint import load_checkpoint
+    from scratchdl.train.seeding import seed_everything
+    from scratchdl.train.task import RunInfo
+
+    lr, clip = 0.5, 1e-6
+    cfg = tiny(
+        "lstm-bi-austen",
+        corpus,
+        "train.epochs=1",
+        "train.steps_per_epoch=1",
+        "model.dropout=0.0",
+        "optimizer.name=sgd",
+        f"optimizer.lr={lr}",
+        f"train.grad_clip={clip}",
+        "schedule.name=none",
+        "schedule.warmup_epochs=0",
+    )
+    seed_everything(cfg["train"]["seed"])
+    (tmp_path / "hand").mkdir()
+    task = get_task("cloze")(cfg, RunInfo(tmp_path / "hand"))
+    task.setup()
+    before = {
+        n: {k: v.clone() for k, v in getattr(task, n).state_dict().items()}
+        for n in ("model", "probe")
+    }
+    _, X, _ = next(BatchStream(task.data.train, 4, 16, "random", cfg["train"]["seed"]))
+    left, right = task.model.features(X)
+    target = X[:, 1:-1]
+    loss = lm_loss(task.model.decode(left, right), target)
+    probe_loss = lm_loss(task.probe(left.detach()).transpose(0, 1), target)
+    (loss + probe_loss).backward()
+    expected_probe = {k: before["probe"][k] - lr * p.grad for k, p in task.probe.named_parameters()}
+
+    run_recipe(cfg, out=tmp_path / "run", quiet=True)
+    after = load_checkpoint(tmp_path / "run" / "checkpoint.pt", map_location="cpu")["modules"]
+    for k, v in expected_probe.items():  # the full step: not clipped with the model
+        torch.testing.assert_close(after["probe"][k], v, rtol=0, atol=1e-6)
+    moved = torch.cat([(after["model"][k] - v).flatten() for k, v in before["model"].items()])
+    assert float(moved.norm()) == pytest.approx(lr * clip, rel=1e-2)  # clipped to clip

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from scratchdl.errors import UserError
-from scratchdl.text.ngram import NGramLM
-from scratchdl.text.vocab import Vocab
+from scratchdl.text.lm.ngram import NGramLM
+from scratchdl.text.tokens.vocab import Vocab
 
 TOL = 1e-12  # float64 sums of a few dozen terms
 

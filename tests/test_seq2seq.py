@@ -16,7 +16,8 @@ import scratchdl.text.seq2seq_task  # noqa: F401  (registers the "seq2seq" task)
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import RunContext, run_recipe
-from scratchdl.text.seq2seq import (
+from scratchdl.text.tokens.vocab import Vocab
+from scratchdl.text.translation.seq2seq import (
     Seq2Seq,
     Seq2SeqEncoder,
     beam_search,
@@ -25,7 +26,6 @@ from scratchdl.text.seq2seq import (
     teacher_forcing_input,
     translate,
 )
-from scratchdl.text.vocab import Vocab
 from scratchdl.train.checkpoint import load_checkpoint
 from tests.test_translation import bible_pairs, cache_tatoeba_fixture
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scratchdl.errors import UserError
-from scratchdl.text.sword import ZTextModule, entry_layout, kjv_books, strip_osis
+from scratchdl.text.corpora.sword import ZTextModule, entry_layout, kjv_books, strip_osis
 
 
 def write_module(folder: Path, texts: dict[str, dict[int, str]], per_block: int = 2) -> Path:
@@ -130,7 +130,7 @@ def test_reader_rejects_corrupt_modules(tmp_path: Path) -> None:
 
 
 def real_module(lang: str) -> ZTextModule:
-    from scratchdl.text.translation import bible_module_dir
+    from scratchdl.text.corpora.translation import bible_module_dir
 
     try:
         return ZTextModule(bible_module_dir(lang, fetch=False))

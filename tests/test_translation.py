@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from scratchdl.errors import UserError
-from scratchdl.text.translation import (
+from scratchdl.text.corpora.translation import (
     TranslationPair,
     build_arrays,
     load_bible_pairs,
@@ -22,7 +22,7 @@ from scratchdl.text.translation import (
     tokenize,
     truncate_pad,
 )
-from scratchdl.text.vocab import Vocab
+from scratchdl.text.tokens.vocab import Vocab
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fra-eng-sample.txt"
 

@@ -172,7 +172,17 @@ def _resume_row(store: RunStore, cfg: Config, run_dir: Path, metric: str) -> str
 
 
 def _fresh_id(cfg: Config) -> str:
-    return f"{cfg['recipe']}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    return f"{run_label(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def run_label(cfg: Config) -> str:
+    """The recipe, plus "@FILE" when data.dataset is a file of the user's own (not a named
+    dataset): `lstm-austen@my.txt`. It starts the run id and is stored in meta.json and the
+    summary, so a run on your own text is never mistaken for one on the recipe's corpus."""
+    dataset = cfg.get("data", {}).get("dataset")
+    if isinstance(dataset, str) and ("/" in dataset or "." in dataset) and Path(dataset).is_file():
+        return f"{cfg['recipe']}@{Path(dataset).name}"
+    return str(cfg["recipe"])
 
 
 def _register(
@@ -196,7 +206,8 @@ def _register(
         run_id=run_id,
     )
     (run_dir / "config.toml").write_text(dumps_toml(cfg))
-    (run_dir / "meta.json").write_text(json.dumps({"run_id": run_id, "recipe": cfg["recipe"]}))
+    meta = {"run_id": run_id, "recipe": cfg["recipe"], "label": run_label(cfg)}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
     return run_id, run_dir
 
 
@@ -270,6 +281,7 @@ def run_recipe(
     summary = {
         "run_id": run_id,
         "recipe": cfg["recipe"],
+        "label": run_label(cfg),
         "epochs": cfg["train"]["epochs"],
         "metric": metric,
         "value": value,

@@ -164,7 +164,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_data_list(args: argparse.Namespace) -> int:
     import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
-    import scratchdl.text.translation  # noqa: F401  (registers bible-en-es)
+    import scratchdl.text.corpora.translation  # noqa: F401  (registers bible-en-es)
     from scratchdl.data import list_datasets
 
     rows = []
@@ -188,7 +188,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
-    import scratchdl.text.translation  # noqa: F401  (registers bible-en-es)
+    import scratchdl.text.corpora.translation  # noqa: F401  (registers bible-en-es)
     from scratchdl.data import get_dataset
 
     print(get_dataset(args.name).fetch())

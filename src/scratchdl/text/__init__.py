@@ -9,39 +9,48 @@ translation, BLEU and decoding.
     for X, Y in sequential_batches(vocab.encode(tokens), 32, 35):
         break  # X, Y: [32, 35] token ids, Y shifted one step ahead of X
 
-Names are loaded on first use, so importing scratchdl.text costs nothing until one is needed
-(stats pulls in matplotlib, corpora the data layer).
+Where things live:
+  corpora/      the corpora and their readers (austen, shakespeare, time_machine, base: cache
+                and checks; sword and translation: the parallel Bible), load_corpus, split_corpus
+  tokens/       cleaning and tokenization, Vocab, training batches, corpus statistics
+  lm/           language models (rnnlm: RNNLM and ClozeLM; ngram), decoding (generate), the LM
+                tasks' data (data) and held-out scoring and samples (evaluate)
+  translation/  the encoder-decoder model (seq2seq)
+  metrics/      BLEU
+The recipe tasks that train these live in scratchdl.tasks.
+
+Names below are loaded on first use, so importing scratchdl.text costs nothing until one is
+needed (stats pulls in matplotlib, corpora the data layer).
 """
 
 from __future__ import annotations
 
 import importlib
 
-# Imported now (it is light) because the function `tokenize` shares its module's name: bound
-# here first, the name stays the function even after `import scratchdl.text.tokenize`.
-from scratchdl.text.tokenize import clean_text as clean_text
-from scratchdl.text.tokenize import tokenize as tokenize
+# Imported now: light, and the two most used names.
+from scratchdl.text.tokens.tokenize import clean_text as clean_text
+from scratchdl.text.tokens.tokenize import tokenize as tokenize
 
 _EXPORTS = {
-    "Vocab": "vocab",
+    "Vocab": "tokens.vocab",
     "load_corpus": "corpora",
     "list_corpora": "corpora",
     "split_corpus": "corpora",
-    "read_text_file": "corpora",
-    "random_batches": "batches",
-    "sequential_batches": "batches",
-    "ngram_counts": "stats",
-    "zipf_exponent": "stats",
-    "zipf_plot": "stats",
-    "NGramLM": "ngram",
-    "RNNLM": "lm",
-    "ClozeLM": "lm",
-    "generate": "generate",
-    "beam_search": "generate",
-    "sentence_bleu": "bleu",
-    "corpus_bleu": "bleu",
-    "Seq2Seq": "seq2seq",
-    "load_translation": "translation",
+    "read_text_file": "corpora.base",
+    "random_batches": "tokens.batches",
+    "sequential_batches": "tokens.batches",
+    "ngram_counts": "tokens.stats",
+    "zipf_exponent": "tokens.stats",
+    "zipf_plot": "tokens.stats",
+    "NGramLM": "lm.ngram",
+    "RNNLM": "lm.rnnlm",
+    "ClozeLM": "lm.rnnlm",
+    "generate": "lm.generate",
+    "beam_search": "lm.generate",
+    "sentence_bleu": "metrics.bleu",
+    "corpus_bleu": "metrics.bleu",
+    "Seq2Seq": "translation.seq2seq",
+    "load_translation": "corpora.translation",
 }
 
 __all__ = sorted([*_EXPORTS, "clean_text", "tokenize"])

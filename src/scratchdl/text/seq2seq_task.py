@@ -16,9 +16,14 @@ from typing import Any
 import torch
 
 from scratchdl.errors import UserError
-from scratchdl.text.bleu import corpus_bleu
-from scratchdl.text.seq2seq import Seq2Seq, masked_cross_entropy, teacher_forcing_input, translate
-from scratchdl.text.translation import TranslationSplit, load_translation
+from scratchdl.text.corpora.translation import TranslationSplit, load_translation
+from scratchdl.text.metrics.bleu import corpus_bleu
+from scratchdl.text.translation.seq2seq import (
+    Seq2Seq,
+    masked_cross_entropy,
+    teacher_forcing_input,
+    translate,
+)
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.device import resolve_device
 from scratchdl.train.optim import build_optimizer, build_scheduler

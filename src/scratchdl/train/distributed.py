@@ -62,10 +62,10 @@ def shutdown() -> None:
 
 def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
     """DistributedDataParallel around `module` (already on `device`)."""
-    if device.type != "cuda":
+    if device.type != "cuda":  # gloo on CPU: no device ids (and no CUDA query)
         return nn.parallel.DistributedDataParallel(module)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return nn.parallel.DistributedDataParallel(module, device_ids=[index])
+    ids = [device.index if device.index is not None else torch.cuda.current_device()]
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
 @contextlib.contextmanager

@@ -105,15 +105,14 @@ class Engine:
         self.scaler.scale(loss / self.accumulate).backward()
 
     def step_optimizer(self, name: str) -> None:
-        """Unscale, clip, step and zero the grads of optimizer `name`."""
+        """Unscale, clip (unless the task lists `name` as unclipped), step, zero the grads."""
         opt = self.optimizers[name]
-        if self.grad_clip > 0:
+        if self.grad_clip > 0 and name not in self.task.unclipped_optimizers:
             self.scaler.unscale_(opt)
             params = [p for g in opt.param_groups for p in g["params"]]
             nn.utils.clip_grad_norm_(params, self.grad_clip)
         self.scaler.step(opt)
-        self.scaler.update()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)  # the scale is updated once per step, after them all
 
     # -- modules -------------------------------------------------------------------------
     def _prepare_modules(self) -> None:
@@ -188,6 +187,7 @@ class Engine:
                 if not task.manual_optimization:
                     for name in self.optimizers:
                         self.step_optimizer(name)
+                self.scaler.update()  # once per iteration, after every optimizer stepped
                 lr_used = self._lrs()
                 for sched in self.schedulers.values():
                     sched.step()

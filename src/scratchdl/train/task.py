@@ -71,6 +71,9 @@ class Task:
     supports_amp: ClassVar[bool] = True  # False: autograd-free tasks reject train.amp
     supports_channels_last: ClassVar[bool] = False  # True: image tasks honour it
     supports_ddp: ClassVar[bool] = False  # True: the task shards its data by self.rank
+    # Optimizers (names from configure_optimizers) whose gradients train.grad_clip leaves
+    # alone, e.g. a probe trained beside the model that must not share the model's norm.
+    unclipped_optimizers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: dict[str, Any], run: RunInfo) -> None:
         self.cfg = cfg

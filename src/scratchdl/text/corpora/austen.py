@@ -14,7 +14,7 @@ from pathlib import Path
 from scratchdl.data.cache import data_home
 from scratchdl.data.debian import debian_root
 from scratchdl.errors import UserError
-from scratchdl.text.corpus_base import Corpus, _join_works
+from scratchdl.text.corpora.base import Corpus, _join_works
 
 # ---- Jane Austen (Debian r-cran-janeaustenr) -------------------------------------------------
 

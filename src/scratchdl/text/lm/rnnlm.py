@@ -4,7 +4,7 @@
     logits, state = model(X)              # X [B, T] int64 -> logits [B, T, V]
     loss = lm_loss(logits, Y)             # mean cross-entropy (nats/token); exp() = perplexity
     logits, state = model(X2, detach_state(state))   # truncated BPTT: carry, cut the graph
-    generate(model.step, prefix_ids, 100)            # scratchdl.text.generate
+    generate(model.step, prefix_ids, 100)            # scratchdl.text.lm.generate
 
     cloze = ClozeLM(len(vocab), hidden_size=256)
     logits = cloze(X)                     # X [B, T] -> logits [B, T-2, V] for X[:, 1:-1]
@@ -129,7 +129,7 @@ class RNNLM(nn.Module):
         return (h, h.clone()) if self.cell == "lstm" else h
 
     def step(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
-        """Advance by one token (scratchdl.text.generate's step contract).
+        """Advance by one token (scratchdl.text.lm.generate's step contract).
 
         tokens [B] int64 -> (logits [B, V] for the next token, new state).
         """

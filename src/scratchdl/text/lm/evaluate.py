@@ -1,6 +1,7 @@
-"""Evaluation and sampling for the language-model tasks of scratchdl.text.lm_tasks: held-out
-perplexity and accuracy (heldout_scores), cloze scoring (cloze_windows, cloze_scores) and
-the sample.txt continuations (write_samples; ngram_step adapts an n-gram model).
+"""Evaluation and sampling for the language-model tasks (scratchdl.tasks.language_model and
+scratchdl.tasks.ngram): held-out perplexity and accuracy (heldout_scores), cloze scoring
+(cloze_windows, cloze_scores) and the sample.txt continuations ([generate] table:
+generation_prefix, write_samples; ngram_step adapts an n-gram model).
 
 Perplexity = exp(mean negative log-likelihood in nats per token) of the held-out split read as
 one stream: the n-gram model scores every token given all tokens before it (only the last
@@ -17,6 +18,7 @@ window holding at least `context` tokens of the true text on each side of it.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,11 +26,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scratchdl.errors import UserError
-from scratchdl.text.generate import beam_search, generate, recompute_step
-from scratchdl.text.lm import RNNLM, ClozeLM
-from scratchdl.text.lm_data import LMData, _positive_int
-from scratchdl.text.ngram import NGramLM
-from scratchdl.train.run import RunContext
+from scratchdl.text.lm.data import LMData, _positive_int
+from scratchdl.text.lm.generate import beam_search, generate, recompute_step
+from scratchdl.text.lm.ngram import NGramLM
+from scratchdl.text.lm.rnnlm import RNNLM, ClozeLM
+from scratchdl.text.tokens.tokenize import clean_text, tokenize
+
+DEFAULT_PREFIX = "it is a truth universally acknowledged"
+GENERATE_DEFAULTS: dict[str, Any] = {
+    "prefix": DEFAULT_PREFIX,  # "" or (on a text that lacks its tokens) the default: from text
+    "num_tokens": 200,
+    "temperature": 0.8,  # sampling
+    "top_k": 0,  # sampling: only the k most likely tokens (0: all)
+    "beam_size": 4,
+    "seed": 0,  # of the sampling generator
+}
 
 # ----------------------------------------------------------------------------- held-out scores
 
@@ -90,13 +102,37 @@ def heldout_scores(
 # ----------------------------------------------------------------------------- generation
 
 
+def generation_prefix(data: LMData, prefix: str) -> tuple[list[int], str]:
+    """(ids, note) of generate.prefix. "" or the default prefix on a text whose vocabulary
+    cannot encode it: the start of the training text instead (note says so). Any other prefix
+    the vocabulary cannot encode is a UserError (it would silently become <unk>)."""
+    if prefix and prefix != DEFAULT_PREFIX:
+        return data.encode_prefix(prefix), ""
+    if prefix:
+        try:
+            return data.encode_prefix(prefix), ""
+        except UserError:
+            pass
+    n = len(tokenize_like(DEFAULT_PREFIX, data))
+    ids = data.prefix_from_text(n)
+    if not ids:
+        raise UserError("the training text has no known tokens to start generation from")
+    why = "empty" if not prefix else f"{prefix!r} has tokens the vocabulary lacks"
+    return ids, f"taken from the training text: generate.prefix {why}"
+
+
+def tokenize_like(text: str, data: LMData) -> list[str]:
+    return tokenize(clean_text(text, data.clean), data.level)
+
+
 def write_samples(
-    ctx: RunContext,
+    run_dir: Path,
     data: LMData,
     step: Any,
     prefix: list[int],
     gcfg: dict[str, Any],
     device: torch.device | str = "cpu",
+    note: str = "",
 ) -> dict[str, str]:
     """Continue the prefix greedily, by sampling and by beam search; write sample.txt."""
     n = _positive_int(gcfg["num_tokens"], "generate.num_tokens", 0)
@@ -121,14 +157,14 @@ def write_samples(
         "sample": f"sample (temperature {gcfg['temperature']}, top_k {gcfg['top_k']})",
         "beam": f"beam search (beam_size {gcfg['beam_size']})",
     }
-    lines = [f"prefix: {data.join(prefix)}", ""]
+    lines = [f"prefix: {data.join(prefix)}" + (f"  ({note})" if note else ""), ""]
     for k, text in texts.items():
         lines += [
             f"{heads[k]}:",
             data.join(prefix) + ("" if data.level == "char" else " ") + text,
             "",
         ]
-    (ctx.run_dir / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
+    (Path(run_dir) / "sample.txt").write_text("\n".join(lines), encoding="utf-8")
     return texts
 
 

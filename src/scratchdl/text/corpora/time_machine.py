@@ -11,7 +11,7 @@ from pathlib import Path
 
 from scratchdl.data.cache import atomic_write_bytes, data_home, quarantine, sha256_bytes
 from scratchdl.errors import UserError
-from scratchdl.text.corpus_base import Corpus, _offline, check_text
+from scratchdl.text.corpora.base import Corpus, _offline, check_text
 
 # ---- Project Gutenberg boilerplate -----------------------------------------------------------
 
