@@ -204,6 +204,7 @@ def run_recipe(
     Under torchrun (or `scratchdl run --nproc N`) every process calls this; rank 0 alone
     creates the run directory and store row and writes logs and checkpoints.
     """
+    get_task(cfg["task"]).check_config(cfg)  # settings that could only fail later: fail now
     dist.init(cfg["train"]["device"])
     main = dist.is_main_process()
     store = (store or RunStore()) if main else None

@@ -69,6 +69,9 @@ class Task:
     supports_amp: ClassVar[bool] = True  # False: autograd-free tasks reject train.amp
     supports_channels_last: ClassVar[bool] = False  # True: image tasks honour it
     supports_ddp: ClassVar[bool] = False  # True: the task shards its data by self.rank
+    # True: the epoch's train_* metrics weight each batch by its tokens (batch_size()[1]),
+    # not its examples: a per-batch mean over real tokens then averages to the epoch's.
+    log_per_token: ClassVar[bool] = False
 
     def __init__(self, cfg: dict[str, Any], run: RunInfo) -> None:
         self.cfg = cfg
@@ -127,7 +130,7 @@ class Task:
 
         The engine backpropagates out["loss"], or the sum of every entry named *loss when
         there is no "loss" (torchvision detection style). Every entry is logged as train_<key>,
-        averaged over the epoch weighted by the batch's examples.
+        averaged over the epoch weighted by the batch's examples (tokens if log_per_token).
         """
         raise NotImplementedError
 
