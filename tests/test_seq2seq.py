@@ -14,6 +14,7 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
+from scratchdl.runner import RunContext, run_recipe
 from scratchdl.text.seq2seq import (
     Seq2Seq,
     Seq2SeqEncoder,
@@ -25,7 +26,6 @@ from scratchdl.text.seq2seq import (
 )
 from scratchdl.text.vocab import Vocab
 from scratchdl.train.checkpoint import load_checkpoint
-from scratchdl.runner import RunContext, run_recipe
 from tests.test_translation import bible_pairs, cache_tatoeba_fixture
 
 TIGHT = {"rtol": 0, "atol": 1e-12}  # float64 throughout

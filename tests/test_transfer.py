@@ -16,9 +16,9 @@ import torch.nn.functional as F
 import scratchdl.vision.transfer as transfer  # importing registers the "transfer" task
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
+from scratchdl.runner import RunContext, run_recipe
 from scratchdl.store import RunStore
 from scratchdl.train.checkpoint import load_checkpoint
-from scratchdl.runner import RunContext, run_recipe
 from scratchdl.vision import (
     IMAGENET_MEAN,
     IMAGENET_STD,

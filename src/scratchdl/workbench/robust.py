@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
+from scratchdl.runner import load_run_config
 from scratchdl.store import runs_root
 from scratchdl.train.device import resolve_device
 from scratchdl.train.restore import load_trained_model
-from scratchdl.runner import load_run_config
 from scratchdl.workbench.corruptions import CORRUPTIONS, get_corruption
 from scratchdl.workbench.radar import pretty, radar_chart, severity_chart
 
