@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 from torch.nn import functional as F
 
-from scratchdl.data import TensorLoader
+from scratchdl.data import TensorLoader, TensorSplit
 from scratchdl.errors import UserError
 from scratchdl.tasks import register_task
 from scratchdl.tasks.classify import evaluate_classifier
 from scratchdl.tasks.common import AUGMENT, IMAGE_DATA
 from scratchdl.train import distributed as dist
 from scratchdl.train.augment import build_augment
-from scratchdl.train.checkpoint import save_checkpoint
+from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.metrics import make_metrics
 from scratchdl.train.seeding import data_order_seed, seed_everything
 from scratchdl.train.task import Task
@@ -127,6 +128,36 @@ class Transfer(Task):
                 f"does not train {match.group(3)!r}: set target.metric=test_accuracy (the "
                 f"mode's own) or test_accuracy_{modes[0]}"
             )
+
+    @classmethod
+    def restore_classifier(cls, run_dir: Path, cfg: dict[str, Any]) -> tuple[nn.Module, Any]:
+        """The headline mode's network (model-<mode>.pt) on the run's test set (tasks.restore).
+
+        Its input is the run's data space, images in [0, 1]: ImageNetInput resizes and
+        standardises inside the model.
+        """
+        from scratchdl.tasks.restore import TestData, load_weights
+
+        mode = headline_mode(modes_of(cfg["transfer"]["mode"]))
+        path = run_dir / f"model-{mode}.pt"
+        if not path.is_file():
+            raise UserError(
+                f"{run_dir} has no {path.name}: its {mode} mode has not finished "
+                f"(continue it with `scratchdl run --resume {run_dir}`)"
+            )
+        state = load_checkpoint(path)
+        data = load_subsets(
+            cfg["data"]["dataset"],
+            cfg["transfer"]["train_per_class"],
+            cfg["data"]["val_size"],
+            cfg["train"]["seed"],
+        )
+        options = {k: v for k, v in cfg["model"].items() if k != "name"}
+        size = cfg["transfer"]["image_size"]  # "scratch": the architecture, no weights file read
+        net, effnet = build_network("scratch", data.info.num_classes, size, options)
+        load_weights(effnet, state["model"], path)
+        test = TensorSplit(data.test_x, data.test_y)
+        return net, TestData(test, data.info)
 
     # -- building ------------------------------------------------------------------------
     def setup(self) -> None:
