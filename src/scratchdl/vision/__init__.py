@@ -6,7 +6,7 @@ logits = net(ImageNetInput(64)(grey_images))               # [B, 1, 28, 28] in [
 
 The "transfer" recipe task (frozen features / fine-tuning / from scratch) is
 scratchdl.tasks.transfer; its data and networks are in scratchdl.vision.transfer.
-Needs `pip install 'scratchdl[transfer]'`. Needs `pip install 'scratchdl[transfer]'`.
+Needs `pip install 'scratchdl[transfer]'`.
 """
 
 from scratchdl.vision.efficientnet import (
