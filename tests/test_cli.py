@@ -160,7 +160,7 @@ def test_grad_clip_changes_the_trajectory(tiny_recipe: Path, tmp_path: Path) -> 
 def test_trained_model_reloads_with_its_test_accuracy(tiny_recipe: Path, tmp_path: Path) -> None:
     import torch
 
-    from scratchdl.train.restore import load_trained_model
+    from scratchdl.tasks.restore import load_trained_model
 
     run_dir = tmp_path / "r"
     proc = run_cli(

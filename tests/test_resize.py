@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from scratchdl.errors import UserError
 from scratchdl.models.resize import ResizeInput, build_for_data
-from scratchdl.train.restore import load_trained_model
+from scratchdl.tasks.restore import load_trained_model
 from tests.conftest import run_cli
 
 

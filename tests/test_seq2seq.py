@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import scratchdl.text.seq2seq_task  # noqa: F401  (registers the "seq2seq" task)
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import RunContext, run_recipe
@@ -288,8 +287,8 @@ def test_seq2seq_task_runs_and_resumes_exactly(
     ):
         assert a[key] == b[key], key
     assert full["metric"] == "test_bleu_beam" and 0 <= full["value"] <= 100
-    sa = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["model"]
-    sb = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["model"]
+    sa = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["modules"]["model"]
+    sb = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["modules"]["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     rows = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [1, 2]

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import scratchdl.vision.transfer as transfer  # importing registers the "transfer" task
+import scratchdl.vision.transfer as transfer
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import RunContext, run_recipe
@@ -275,7 +275,7 @@ def test_tiny_run_trains_all_three_modes(tiny_run: tuple[dict, Path, RunStore]) 
     assert final["train_images"] == 40 and final["val_images"] == 30 and final["test_images"] == 360
     assert final["trainable_parameters_frozen"] == 1280 * 10 + 10
     rows = [json.loads(r) for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["epoch"], r["mode_id"], r["mode_epoch"]) for r in rows] == [
+    assert [(r["epoch"], r["phase"], r["phase_epoch"]) for r in rows] == [
         (1, 0, 1),
         (2, 1, 1),
         (3, 1, 2),

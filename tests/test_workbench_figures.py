@@ -58,7 +58,7 @@ def test_curves_overlay_writes_png_and_pdf(two_runs, tmp_path: Path) -> None:
 def test_ensemble_averages_member_probabilities(two_runs) -> None:
     import torch
 
-    from scratchdl.train.restore import load_trained_model
+    from scratchdl.tasks.restore import load_trained_model
     from scratchdl.workbench.ensemble import ensemble
 
     dirs = [d for d, _ in two_runs]

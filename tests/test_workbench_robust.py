@@ -14,7 +14,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from scratchdl.data import load_splits
 from scratchdl.errors import UserError
-from scratchdl.train.restore import load_trained_model
+from scratchdl.tasks.restore import load_trained_model
 from scratchdl.workbench import corruptions as C
 from scratchdl.workbench.corruptions import CORRUPTIONS, corrupt
 from scratchdl.workbench.radar import pretty, radar_figure

@@ -342,7 +342,8 @@ def report_figures(args: argparse.Namespace) -> None:
         else runs_root() / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     if args.curves:
-        paths = curves_overlay(args.curves, args.curve_metric, out / f"curves-{args.curve_metric}")
+        stem = out / f"curves-{args.curve_metric or 'default'}"
+        paths = curves_overlay(args.curves, args.curve_metric, stem)
         print(f"wrote {', '.join(map(str, paths))}")
     if args.confusion:
         _, paths = confusion_figure(args.confusion, out / "confusion")

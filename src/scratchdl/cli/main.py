@@ -72,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", help="write the --format table to this file")
     s.add_argument("--curves", nargs="+", metavar="RUN_DIR", help="overlay these runs' curves")
-    s.add_argument("--curve-metric", default="val_accuracy", help="for --curves")
+    s.add_argument(
+        "--curve-metric",
+        help="for --curves (default: each run's first of val_accuracy, val_perplexity, "
+        "val_bleu, val_loss)",
+    )
     s.add_argument("--confusion", metavar="RUN_DIR", help="confusion matrix of a trained run")
     s.add_argument("--figures", metavar="DIR", help="folder for --curves/--confusion figures")
     s.set_defaults(func=commands.cmd_report)

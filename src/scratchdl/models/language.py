@@ -60,7 +60,7 @@ for _name, _cell in CLOZE_CELLS.items():
 @register_model("gru-seq2seq", "seq2seq", options=SEQ2SEQ_OPTIONS)
 def gru_seq2seq(*, src_vocab_size: int, tgt_vocab_size: int, **options: Any):
     """GRU encoder-decoder, the context vector fed to every decoder step (book ch. 10)."""
-    from scratchdl.text.seq2seq import Seq2Seq
+    from scratchdl.text.translation.seq2seq import Seq2Seq
 
     return Seq2Seq(src_vocab_size, tgt_vocab_size, **options)
 

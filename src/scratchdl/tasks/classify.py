@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from scratchdl.models.resize import build_for_data
 from scratchdl.tasks import register_task
 from scratchdl.tasks.common import AUGMENT, IMAGE_DATA
 from scratchdl.train.augment import build_augment
+from scratchdl.train.checkpoint import load_checkpoint
 from scratchdl.train.metrics import make_metrics
 from scratchdl.train.seeding import data_order_seed
 from scratchdl.train.task import Task
@@ -70,6 +72,30 @@ class Classify(Task):
         self.augment = build_augment(cfg["augment"], info)
         self.metric_names = list(cfg["train"]["metrics"])
         make_metrics(self.metric_names)  # unknown names fail now, not after an epoch
+
+    @classmethod
+    def restore_classifier(cls, run_dir: Path, cfg: dict[str, Any]) -> tuple[nn.Module, Any]:
+        """The trained model and its test split, rebuilt as the run saw them (tasks.restore)."""
+        from scratchdl.tasks.restore import TestData, load_weights
+
+        data = cfg["data"]
+        state = load_checkpoint(run_dir / "checkpoint.pt")
+        splits = load_splits(
+            data["dataset"],
+            val_size=data["val_size"],
+            seed=cfg["train"]["seed"],
+            normalize=data["normalize"],
+        )
+        info = splits.info
+        model = build_for_data(
+            cfg["model"],
+            in_channels=info.in_channels,
+            num_classes=info.num_classes,
+            native_size=info.image_size,
+            image_size=data.get("image_size", 0),
+        )
+        load_weights(model, state["modules"]["model"], run_dir / "checkpoint.pt")
+        return model, TestData(splits.test, info)
 
     def steps_per_epoch(self) -> int:
         return len(self.loader)

@@ -62,7 +62,7 @@ def shutdown() -> None:
 
 def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
     """DistributedDataParallel around `module` (already on `device`)."""
-    if device.type != "cuda":  # gloo on CPU: no device ids (and no CUDA query)
+    if device.type != "cuda":  # gloo on CPU: no device ids (and no CUDA call at all)
         return nn.parallel.DistributedDataParallel(module)
     ids = [device.index if device.index is not None else torch.cuda.current_device()]
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)

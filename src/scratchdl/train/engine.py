@@ -157,7 +157,7 @@ class Engine:
             task.module(name).train()
         steps = task.steps_per_epoch()
         sums: dict[str, torch.Tensor] = {}
-        count = torch.zeros(3, dtype=torch.float64)  # examples, tokens, batches
+        count = torch.zeros(4, dtype=torch.float64)  # examples, tokens, batches, log weight
         lr_used = self._lrs()
         bar = progress(
             task.train_batches(epoch),
@@ -193,20 +193,21 @@ class Engine:
                     sched.step()
                 self.step += 1
             examples, tokens = task.batch_size(batch)
-            count += torch.tensor([examples, tokens, 1], dtype=torch.float64)
+            weight = tokens if task.log_per_token else examples
+            count += torch.tensor([examples, tokens, 1, weight], dtype=torch.float64)
             for k, v in out.items():
                 v = float(v.detach()) if torch.is_tensor(v) else float(v)
-                sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v * examples
+                sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v * weight
             if loss is not None:
                 show(bar, loss=f"{float(loss.detach() if torch.is_tensor(loss) else loss):.4f}")
         elapsed = time.perf_counter() - start
         for v in [*sums.values(), count]:
             dist.all_reduce_sum(v)
-        examples, tokens = float(count[0]), float(count[1])
+        examples, tokens, weight = float(count[0]), float(count[1]), float(count[3])
         self.train_seconds += elapsed
         self.train_examples += int(examples)
         self.train_tokens += int(tokens)
-        row = {f"train_{k}": float(v) / examples for k, v in sums.items() if examples}
+        row = {f"train_{k}": float(v) / weight for k, v in sums.items() if weight}
         row.update({f"lr{'' if n == 'main' else '_' + n}": lr for n, lr in lr_used.items()})
         row["epoch_seconds"] = elapsed
         row["examples_per_s"] = examples / elapsed if elapsed > 0 else 0.0

@@ -74,6 +74,9 @@ class Task:
     # Optimizers (names from configure_optimizers) whose gradients train.grad_clip leaves
     # alone, e.g. a probe trained beside the model that must not share the model's norm.
     unclipped_optimizers: ClassVar[tuple[str, ...]] = ()
+    # True: the epoch's train_* metrics weight each batch by its tokens (batch_size()[1]),
+    # not its examples: a per-batch mean over real tokens then averages to the epoch's.
+    log_per_token: ClassVar[bool] = False
 
     def __init__(self, cfg: dict[str, Any], run: RunInfo) -> None:
         self.cfg = cfg
@@ -133,7 +136,7 @@ class Task:
 
         The engine backpropagates out["loss"], or the sum of every entry named *loss when
         there is no "loss" (torchvision detection style). Every entry is logged as train_<key>,
-        averaged over the epoch weighted by the batch's examples.
+        averaged over the epoch weighted by the batch's examples (tokens if log_per_token).
         """
         raise NotImplementedError
 

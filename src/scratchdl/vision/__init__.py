@@ -4,8 +4,9 @@ from scratchdl.vision import efficientnet_lite0, ImageNetInput
 net = efficientnet_lite0(num_classes=10, image_size=64)   # ImageNet weights, new 10-way head
 logits = net(ImageNetInput(64)(grey_images))               # [B, 1, 28, 28] in [0, 1] -> [B, 10]
 
-The "transfer" recipe task (frozen features / fine-tuning / from scratch) lives in
-scratchdl.vision.transfer. Needs `pip install 'scratchdl[transfer]'`.
+The "transfer" recipe task (frozen features / fine-tuning / from scratch) is
+scratchdl.tasks.transfer; its data and networks are in scratchdl.vision.transfer.
+Needs `pip install 'scratchdl[transfer]'`.
 """
 
 from scratchdl.vision.efficientnet import (

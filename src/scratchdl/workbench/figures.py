@@ -22,30 +22,58 @@ def _history(run_dir: Path) -> tuple[str, list[dict]]:
     return meta.get("recipe", run_dir.name), rows
 
 
-def curves_overlay(run_dirs: list[str | Path], metric: str, path_stem: Path) -> list[Path]:
-    """One line per run of `metric` against epoch (e.g. val_accuracy, train_loss)."""
+# --curves without --curve-metric: each run's first of these it logs per epoch
+DEFAULT_CURVE_METRICS = ("val_accuracy", "val_perplexity", "val_bleu", "val_loss", "train_loss")
+
+
+def default_curve_metric(run_dir: Path, rows: list[dict]) -> str:
+    """The metric a run's curve shows by default (accuracy, perplexity, BLEU, then losses)."""
+    have = {k for r in rows for k in r}
+    for metric in DEFAULT_CURVE_METRICS:
+        if metric in have:
+            return metric
+    raise UserError(
+        f"{run_dir} logs none of {', '.join(DEFAULT_CURVE_METRICS)} per epoch: "
+        f"name one with --curve-metric (it has {', '.join(sorted(have))})"
+    )
+
+
+def curves_overlay(run_dirs: list[str | Path], metric: str | None, path_stem: Path) -> list[Path]:
+    """One line per run of `metric` against epoch (e.g. val_accuracy, train_loss).
+
+    metric None: each run's default_curve_metric, so runs of any task (classifiers, language
+    models, seq2seq, transfer) can be drawn; lines name their metric when runs differ.
+    """
+    series = []
+    for run_dir in map(Path, run_dirs):
+        label, rows = _history(run_dir)
+        name = metric or default_curve_metric(run_dir, rows)
+        points = [(r["epoch"], r[name]) for r in rows if name in r]
+        if not points:
+            have = sorted({k for r in rows for k in r})
+            raise UserError(f"{run_dir} has no {name!r} per epoch (has {', '.join(have)})")
+        series.append((f"{label} ({run_dir.name[-6:]})", name, points))
+    names = list(dict.fromkeys(name for _, name, _ in series))
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.6, 3.0))
-        for run_dir in map(Path, run_dirs):
-            label, rows = _history(run_dir)
-            points = [(r["epoch"], r[metric]) for r in rows if metric in r]
-            if not points:
-                have = sorted({k for r in rows for k in r})
-                raise UserError(f"{run_dir} has no {metric!r} per epoch (has {', '.join(have)})")
+        for label, name, points in series:
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=f"{label} ({run_dir.name[-6:]})")
+            shown = f"{label}: {name}" if len(names) > 1 else label
+            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=shown)
+        title = " / ".join(n.replace("_", " ") for n in names)
         ax.set_xlabel("epoch")
         epoch_axis(ax)
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.set_title(f"{metric.replace('_', ' ')} per epoch")
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} per epoch")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
         return save(fig, path_stem)
 
 
 def confusion_matrix(run_dir: str | Path, batch_size: int = 2048) -> tuple[torch.Tensor, list[str]]:
-    """(counts [true, predicted] on the test split, class names) of a trained classify run."""
-    from scratchdl.train.restore import load_trained_model
+    """(counts [true, predicted] on the test split, class names) of a trained image classifier
+    (any task tasks.restore can rebuild: classify, transfer)."""
+    from scratchdl.tasks.restore import load_trained_model
 
     model, _, splits = load_trained_model(run_dir)
     k = splits.info.num_classes

@@ -19,8 +19,8 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.store import runs_root
+from scratchdl.tasks.restore import load_trained_model
 from scratchdl.train.device import resolve_device
-from scratchdl.train.restore import load_trained_model
 from scratchdl.train.rundir import load_run_config
 from scratchdl.workbench.corruptions import CORRUPTIONS, get_corruption
 from scratchdl.workbench.radar import pretty, radar_chart, severity_chart

@@ -343,7 +343,9 @@ class BibleEnEs(DatasetSpec):
         return f"{self.name}: SWORD modules in {', '.join(map(str, self._dirs(fetch=True)))}"
 
     def load_arrays(self) -> ImageArrays:
-        raise UserError(f"{self.name} is text: use scratchdl.text.translation.load_translation")
+        raise UserError(
+            f"{self.name} is text: use scratchdl.text.corpora.translation.load_translation"
+        )
 
 
 register_dataset(BibleEnEs())
