@@ -66,13 +66,6 @@ from scratchdl.train.task import Task
 TRAIN_DEFAULTS: dict[str, Any] = {
     "steps_per_epoch": 0,  # batches per epoch; 0: about one pass over the training text
 }
-RNN_OPTIONS: dict[str, Any] = {
-    "impl": "torch",  # torch (nn.RNN/GRU/LSTM) or scratch (scratchdl.nn.recurrent)
-    "embed_size": 0,  # 0: one-hot inputs (the book's choice); > 0: a learned embedding
-    "hidden_size": 256,
-    "num_layers": 1,
-    "dropout": 0.0,  # between layers and before the decoder
-}
 RNN_CELLS = {"rnn": "rnn", "gru": "gru", "lstm": "lstm"}
 CLOZE_CELLS = {"birnn": "rnn", "bigru": "gru", "bilstm": "lstm"}
 
@@ -107,12 +100,6 @@ class _SequenceTask(Task):
     cells: dict[str, str] = {}
     partition = "random"
     min_steps = 1
-
-    @classmethod
-    def model_options(cls, name: str) -> dict[str, Any]:
-        if name not in cls.cells:
-            raise UserError(f"unknown {cls.name} model {name!r} (known: {', '.join(cls.cells)})")
-        return dict(RNN_OPTIONS)
 
     def _setup_data(self, held_out_tokens: int, hint: str) -> None:
         d = self.cfg["data"]
@@ -188,6 +175,7 @@ class RNNLMTask(_SequenceTask):
         "generate": dict(GENERATE_DEFAULTS),
     }
     cells = RNN_CELLS
+    model_kinds = ("language-model",)
     supports_ddp = True
 
     def setup(self) -> None:
@@ -267,6 +255,7 @@ class ClozeTask(_SequenceTask):
         "cloze": {"context": 32},  # held-out positions have >= this many tokens on each side
     }
     cells = CLOZE_CELLS
+    model_kinds = ("cloze",)
     module_names = ("model", "probe")
     unclipped_optimizers = ("probe",)
     min_steps = 3

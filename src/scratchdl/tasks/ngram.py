@@ -48,11 +48,7 @@ class NGramTask(Task):
     manual_optimization = True  # no autograd: the "step" counts n-grams
     supports_amp = False
 
-    @classmethod
-    def model_options(cls, name: str) -> dict[str, Any]:
-        if name != "ngram":
-            raise UserError(f"the ngram-lm task's model.name must be 'ngram', got {name!r}")
-        return {}
+    model_kinds = ("ngram",)
 
     def setup(self) -> None:
         cfg, ncfg = self.cfg, self.cfg["ngram"]

@@ -35,17 +35,6 @@ from scratchdl.train import distributed as dist
 from scratchdl.train.seeding import data_order_seed
 from scratchdl.train.task import Task
 
-MODELS: dict[str, dict[str, Any]] = {
-    "gru-seq2seq": {
-        "impl": "torch",  # torch (nn.GRU, fused) or scratch (scratchdl.nn.recurrent.GRU)
-        "embed_size": 256,
-        "hidden_size": 256,
-        "num_layers": 2,
-        "dropout": 0.2,  # between GRU layers
-        "max_len": 32,  # longest source accepted / output generated, in tokens with <eos>
-    }
-}
-
 DEFAULTS: dict[str, Any] = {
     "data": {
         "dataset": "bible-en-es",  # or tatoeba-eng-fra
@@ -99,11 +88,7 @@ class Seq2SeqTask(Task):
     supports_ddp = True
     log_per_token = True
 
-    @classmethod
-    def model_options(cls, name: str) -> dict[str, Any]:
-        if name not in MODELS:
-            raise UserError(f"unknown seq2seq model {name!r} (known: {', '.join(MODELS)})")
-        return dict(MODELS[name])
+    model_kinds = ("seq2seq",)
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:

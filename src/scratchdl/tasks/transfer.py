@@ -38,8 +38,6 @@ from scratchdl.train.seeding import data_order_seed, seed_everything
 from scratchdl.train.task import Task
 from scratchdl.vision.efficientnet import head
 from scratchdl.vision.transfer import (
-    MODEL_NAME,
-    MODEL_OPTIONS,
     MODES,
     TRANSFER_DEFAULTS,
     build_mode_optimizer,
@@ -88,11 +86,7 @@ class Transfer(Task):
     }
     supports_channels_last = True  # NHWC: depthwise convs run ~1.5x faster on CPU
 
-    @classmethod
-    def model_options(cls, name: str) -> dict[str, Any]:
-        if name != MODEL_NAME:
-            raise UserError(f"the transfer task's model.name must be {MODEL_NAME!r}, got {name!r}")
-        return dict(MODEL_OPTIONS)
+    model_kinds = ("pretrained",)
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
