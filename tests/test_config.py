@@ -58,7 +58,7 @@ def test_unknown_key_suggests_close_name() -> None:
     [
         ("train.epochs=abc", "expected a int"),
         ("train.epochs=1.5", "expected a int"),
-        ("train.amp=1", "expected a bool"),
+        ("train.channels_last=1", "expected a bool"),
         ("optimizer.lr=nan", "expected a float"),
         ("model.hidden=3", "expected a list"),
         ("noequals", "key=value"),

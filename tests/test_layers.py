@@ -38,7 +38,8 @@ def _write(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-def test_synthetic_tree_reports_each_upward_import(tmp_path: Path, capsys) -> None:
+def test_synthetic_tree_reports_each_upward_import(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setitem(layers.PLACED, "scratchdl.scratch.tasks", "scratchdl.tasks")
     _write(
         tmp_path,
         {
@@ -75,7 +76,8 @@ def test_synthetic_tree_reports_each_upward_import(tmp_path: Path, capsys) -> No
     assert "scratchdl.models.blocks (scratchdl.models) imports scratchdl.cli.main" in out
 
 
-def test_layer_table_is_data() -> None:
+def test_layer_table_is_data(monkeypatch) -> None:
+    monkeypatch.setitem(layers.PLACED, "scratchdl.scratch.tasks", "scratchdl.tasks")
     assert layers.layer_of("scratchdl.models.resnet") == "scratchdl.models"
     assert layers.layer_of("scratchdl.scratch.tasks") == "scratchdl.tasks"  # placed
     assert layers.layer_of("scratchdl.tasks.classify") == "scratchdl.tasks"  # future package

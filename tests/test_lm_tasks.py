@@ -312,9 +312,9 @@ def test_bad_config_values_are_clear_errors(
 
 
 def test_unknown_model_name_is_a_clear_error() -> None:
-    with pytest.raises(UserError, match="unknown rnn-lm model 'transformer'"):
+    with pytest.raises(UserError, match="unknown model 'transformer'"):
         load_recipe("lstm-austen", ["model.name=transformer"])
-    with pytest.raises(UserError, match="unknown cloze model"):
+    with pytest.raises(UserError, match="'lstm' is of kind language-model; this task trains cloze"):
         load_recipe("lstm-bi-austen", ["model.name=lstm"])
 
 

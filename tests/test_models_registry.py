@@ -311,12 +311,12 @@ def test_model_kinds_filter_what_a_task_accepts() -> None:
     from scratchdl.tasks import get_task
 
     assert model_options("lstm", ["language-model"])["hidden_size"] == 256
-    with pytest.raises(UserError, match="'lstm' is a language-model model; this task trains"):
+    with pytest.raises(UserError, match="'lstm' is of kind language-model; this task trains"):
         model_options("lstm", "image-classifier")
     with pytest.raises(UserError, match="unknown model 'lstmm'; did you mean lstm"):
         model_options("lstmm", ["language-model"])
     assert get_task("classify").model_options("mlp") == model_options("mlp")
-    with pytest.raises(UserError, match="scratch-net model"):
+    with pytest.raises(UserError, match="of kind scratch-net"):
         get_task("classify").model_options("convnet")
     with pytest.raises(UserError, match="image-classifier model"):
         get_task("net-scratch").model_options("mlp")

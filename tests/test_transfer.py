@@ -18,6 +18,7 @@ from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import RunContext, run_recipe
 from scratchdl.store import RunStore
+from scratchdl.tasks.transfer import build_mode_optimizer
 from scratchdl.train.checkpoint import load_checkpoint
 from scratchdl.vision import (
     IMAGENET_MEAN,
@@ -207,7 +208,7 @@ def test_load_subsets_train_val_test() -> None:
 def test_finetune_param_groups(name: str) -> None:
     torch.manual_seed(0)
     _, model = transfer.build_network("finetune", 10, 32, OPTIONS)
-    opt = transfer.build_mode_optimizer("finetune", model, {**ADAM, "name": name}, 0.1)
+    opt = build_mode_optimizer("finetune", model, {**ADAM, "name": name}, 0.1)
     head_group, backbone_group = opt.param_groups
     assert head_group["lr"] == 1e-3 and backbone_group["lr"] == pytest.approx(1e-4, rel=1e-12)
     assert {id(p) for p in head_group["params"]} == {id(p) for p in head(model).parameters()}
@@ -223,7 +224,7 @@ def test_frozen_step_leaves_backbone_bit_unchanged_and_finetune_changes_it() -> 
     torch.manual_seed(0)
     net, model = transfer.build_network("frozen", 10, 32, OPTIONS)
     before, head_before = backbone_state(model), head(model).weight.detach().clone()
-    opt = transfer.build_mode_optimizer("frozen", model, ADAM, 0.1)
+    opt = build_mode_optimizer("frozen", model, ADAM, 0.1)
     assert [p for g in opt.param_groups for p in g["params"]] == list(head(model).parameters())
     features = transfer.extract_features(net, x, 3, torch.device("cpu"))
     assert features.shape == (4, 1280)
@@ -237,7 +238,7 @@ def test_frozen_step_leaves_backbone_bit_unchanged_and_finetune_changes_it() -> 
     torch.manual_seed(0)
     net, model = transfer.build_network("finetune", 10, 32, OPTIONS)
     before, head_before = backbone_state(model), head(model).weight.detach().clone()
-    opt = transfer.build_mode_optimizer("finetune", model, ADAM, 0.1)
+    opt = build_mode_optimizer("finetune", model, ADAM, 0.1)
     net.train()
     F.cross_entropy(net(x), y).backward()
     opt.step()
@@ -370,7 +371,7 @@ def test_bad_config_is_a_user_error(override: str, match: str, tmp_path: Path) -
 
 
 def test_bad_model_keys_are_user_errors() -> None:
-    with pytest.raises(UserError, match="model.name must be 'efficientnet-lite0'"):
+    with pytest.raises(UserError, match="'resnet18' is of kind image-classifier; this task"):
         load_recipe(RECIPE, ["model.name=resnet18"])
     with pytest.raises(UserError, match="unknown key"):
         load_recipe(RECIPE, ["model.width=2"])

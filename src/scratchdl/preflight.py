@@ -32,7 +32,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.epochs": (lambda v: v >= 1, ">= 1"),
     "train.grad_clip": (lambda v: v >= 0, ">= 0 (0 = off)"),
     "schedule.warmup_epochs": (lambda v: v >= 0, ">= 0"),
-    "schedule.step_epochs": (lambda v: v >= 1, ">= 1"),
+    "schedule.step_epochs": (lambda v: v > 0, "> 0"),
+    "schedule.warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "train.accumulate": (lambda v: v >= 1, ">= 1"),
+    "train.limit_batches": (lambda v: v >= 0, ">= 0 (0 = every batch)"),
 }
 
 # Tasks whose data.batch_size counts images of a registered image dataset.

@@ -138,3 +138,12 @@ class TensorLoader:
                 self.x.index_select(0, order_x[start : start + rows]),
                 self.y.index_select(0, order_y[start : start + rows]),
             )
+
+
+def data_order_seed(seed: int) -> int:
+    """Seed for a loader whose epoch e shuffles with `seed + e` (DistributedSampler's scheme).
+
+    Spreading run seeds apart keeps runs with seeds s and s+1 from sharing data orders
+    (epoch e+1 of one would otherwise be epoch e of the other) in multi-seed studies.
+    """
+    return seed * 1_000_003

@@ -33,7 +33,7 @@ CLOZE_CELLS = {"birnn": "rnn", "bigru": "gru", "bilstm": "lstm"}
 
 def _language_model(cell: str):
     def build(*, vocab_size: int, **options: Any):
-        from scratchdl.text.lm import RNNLM
+        from scratchdl.text.lm.rnnlm import RNNLM
 
         return RNNLM(vocab_size, cell=cell, **options)
 
@@ -43,7 +43,7 @@ def _language_model(cell: str):
 
 def _cloze_model(cell: str):
     def build(*, vocab_size: int, **options: Any):
-        from scratchdl.text.lm import ClozeLM
+        from scratchdl.text.lm.rnnlm import ClozeLM
 
         return ClozeLM(vocab_size, cell=cell, **options)
 
@@ -69,6 +69,6 @@ def gru_seq2seq(*, src_vocab_size: int, tgt_vocab_size: int, **options: Any):
 def ngram(*, order: int, discount: float | None):
     """Interpolated Kneser-Ney n-gram model (order and discount, None = estimated, come from
     the [ngram] search, not from [model])."""
-    from scratchdl.text.ngram import NGramLM
+    from scratchdl.text.lm.ngram import NGramLM
 
     return NGramLM(order, "kn", discount=discount)

@@ -122,7 +122,7 @@ def get_entry(name: str, kinds: str | Iterable[str] | None = None) -> ModelEntry
         if name in _MODELS:  # registered, but not a kind this task trains
             what = ", ".join(sorted(_kinds(kinds) or ()))
             raise UserError(
-                f"model {name!r} is a {_MODELS[name].kind} model; this task trains {what} "
+                f"model {name!r} is of kind {_MODELS[name].kind}; this task trains {what} "
                 f"models{hint} (known: {', '.join(known)})"
             )
         raise UserError(f"unknown model {name!r}{hint} (known: {', '.join(known)})")

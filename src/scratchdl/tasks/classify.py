@@ -10,13 +10,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from scratchdl.data import TensorLoader, load_splits
+from scratchdl.data.loader import data_order_seed
 from scratchdl.models.resize import build_for_data
 from scratchdl.tasks import register_task
 from scratchdl.tasks.common import AUGMENT, IMAGE_DATA
 from scratchdl.train.augment import build_augment
 from scratchdl.train.checkpoint import load_checkpoint
 from scratchdl.train.metrics import make_metrics
-from scratchdl.train.seeding import data_order_seed
 from scratchdl.train.task import Task
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from scratchdl.data import TensorLoader, load_splits
+from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
 from scratchdl.models import build_model
 from scratchdl.models.scratch import ScratchModule
@@ -33,7 +34,6 @@ from scratchdl.scratch import optim as scratch_optim
 from scratchdl.scratch.linear import add_bias_column
 from scratchdl.tasks import register_task
 from scratchdl.tasks.common import IMAGE_DATA
-from scratchdl.train.seeding import data_order_seed
 from scratchdl.train.task import Task
 
 # the image data table without image_size: these models take the data's own size

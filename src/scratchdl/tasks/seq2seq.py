@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
 from scratchdl.tasks import register_task
 from scratchdl.text.corpora.translation import TranslationSplit, load_translation
@@ -32,7 +33,6 @@ from scratchdl.text.translation.seq2seq import (
     translate,
 )
 from scratchdl.train import distributed as dist
-from scratchdl.train.seeding import data_order_seed
 from scratchdl.train.task import Task
 
 DEFAULTS: dict[str, Any] = {

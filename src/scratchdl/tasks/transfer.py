@@ -22,10 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
 from scratchdl.data import TensorLoader, TensorSplit
+from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
 from scratchdl.tasks import register_task
 from scratchdl.tasks.classify import evaluate_classifier
@@ -34,13 +36,13 @@ from scratchdl.train import distributed as dist
 from scratchdl.train.augment import build_augment
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.metrics import make_metrics
-from scratchdl.train.seeding import data_order_seed, seed_everything
+from scratchdl.train.optim import build_optimizer
+from scratchdl.train.seeding import seed_everything
 from scratchdl.train.task import Task
-from scratchdl.vision.efficientnet import head
+from scratchdl.vision.efficientnet import backbone_parameters, head
 from scratchdl.vision.transfer import (
     MODES,
     TRANSFER_DEFAULTS,
-    build_mode_optimizer,
     build_network,
     extract_features,
     load_subsets,
@@ -74,6 +76,32 @@ SUMMARY_KEYS = (
     "examples_per_s",
     "trainable_parameters",
 )
+
+
+
+def build_mode_optimizer(
+    mode: str, effnet: nn.Module, ocfg: dict[str, Any], backbone_lr_factor: float
+) -> torch.optim.Optimizer:
+    """The recipe's optimizer over what `mode` trains.
+
+    frozen: the head only; scratch: every parameter at optimizer.lr; finetune: two parameter
+    groups, head first at optimizer.lr, then the backbone at optimizer.lr * backbone_lr_factor.
+    """
+    if mode == "frozen":
+        return build_optimizer(head(effnet), ocfg)
+    if mode == "scratch":
+        return build_optimizer(effnet, ocfg)
+    if mode != "finetune":
+        raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    groups = [
+        {"params": list(head(effnet).parameters()), "name": "head"},
+        {
+            "params": backbone_parameters(effnet),
+            "lr": ocfg["lr"] * backbone_lr_factor,
+            "name": "backbone",
+        },
+    ]
+    return build_optimizer(groups, ocfg)
 
 
 @register_task("transfer")

@@ -71,6 +71,7 @@ class Engine:
         self.channels_last = bool(tcfg.get("channels_last", False))
         self.grad_clip = float(tcfg.get("grad_clip", 0.0))
         self.accumulate = int(tcfg.get("accumulate", 1))
+        self.limit_batches = int(tcfg.get("limit_batches", 0))  # > 0: smoke tests, GPU checks
         check_capabilities(type(task), tcfg)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.on_epoch_end = on_epoch_end
@@ -127,7 +128,7 @@ class Engine:
 
     def _build_optimizers(self, epochs: int) -> None:
         self.optimizers = dict(self.task.configure_optimizers())
-        steps = max(1, self.task.steps_per_epoch() // self.accumulate)
+        steps = max(1, self._steps() // self.accumulate)
         sched_cfg = self.task.cfg["schedule"]
         self.schedulers = {
             name: build_scheduler(opt, sched_cfg, steps, epochs)
@@ -155,7 +156,7 @@ class Engine:
         task = self.task
         for name in task.module_names:
             task.module(name).train()
-        steps = task.steps_per_epoch()
+        steps = self._steps()
         sums: dict[str, torch.Tensor] = {}
         count = torch.zeros(4, dtype=torch.float64)  # examples, tokens, batches, log weight
         lr_used = self._lrs()
@@ -214,6 +215,11 @@ class Engine:
         if tokens:
             row["tokens_per_s"] = tokens / elapsed if elapsed > 0 else 0.0
         return row
+
+    def _steps(self) -> int:
+        """Batches per epoch: the task's, or train.limit_batches when that is smaller."""
+        steps = self.task.steps_per_epoch()
+        return min(steps, self.limit_batches) if self.limit_batches > 0 else steps
 
     def _lrs(self) -> dict[str, float]:
         """The lr of each optimizer's first group as it is now (before its next step)."""

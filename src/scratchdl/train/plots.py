@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scratchdl.workbench.charts import STYLE, epoch_axis, plt
+from scratchdl.plotstyle import STYLE, epoch_axis, plt
 
 
 def plot_curves(history: list[dict[str, float]], path: str | Path, title: str) -> None:

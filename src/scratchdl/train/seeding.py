@@ -43,12 +43,3 @@ def _as_tuple(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_as_tuple(v) for v in value)
     return value
-
-
-def data_order_seed(seed: int) -> int:
-    """Seed for a loader whose epoch e shuffles with `seed + e` (DistributedSampler's scheme).
-
-    Spreading run seeds apart keeps runs with seeds s and s+1 from sharing data orders
-    (epoch e+1 of one would otherwise be epoch e of the other) in multi-seed studies.
-    """
-    return seed * 1_000_003

@@ -29,13 +29,11 @@ from torch import nn
 from scratchdl.data import DatasetInfo
 from scratchdl.data.splits import raw_arrays, stratified_split
 from scratchdl.errors import UserError
-from scratchdl.train.optim import build_optimizer
 from scratchdl.vision.efficientnet import (
     FEATURE_DIM,
     ImageNetInput,
     backbone_parameters,
     efficientnet_lite0,
-    head,
     pooled_features,
 )
 
@@ -165,33 +163,6 @@ def build_network(mode: str, num_classes: int, image_size: int, options: dict[st
         for p in backbone_parameters(effnet):
             p.requires_grad_(False)
     return nn.Sequential(ImageNetInput(image_size), effnet), effnet
-
-
-def build_mode_optimizer(
-    mode: str, effnet: nn.Module, ocfg: dict[str, Any], backbone_lr_factor: float
-) -> torch.optim.Optimizer:
-    """The recipe's optimizer over what `mode` trains.
-
-    frozen: the head only; scratch: every parameter at optimizer.lr; finetune: two parameter
-    groups, head first at optimizer.lr, then the backbone at optimizer.lr * backbone_lr_factor.
-    """
-    if mode == "frozen":
-        return build_optimizer(head(effnet), ocfg)
-    if mode == "scratch":
-        return build_optimizer(effnet, ocfg)
-    if mode != "finetune":
-        raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    # build_optimizer validates name and lr; add_param_group copies its other hyperparameters
-    optimizer = build_optimizer(head(effnet), ocfg)
-    optimizer.param_groups[0]["name"] = "head"
-    optimizer.add_param_group(
-        {
-            "params": backbone_parameters(effnet),
-            "lr": ocfg["lr"] * backbone_lr_factor,
-            "name": "backbone",
-        }
-    )
-    return optimizer
 
 
 @torch.no_grad()

@@ -28,12 +28,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
 from scratchdl.text.corpora import load_corpus, split_corpus
 from scratchdl.text.tokens.batches import random_batches, sequential_batches
 from scratchdl.text.tokens.tokenize import clean_text, tokenize
 from scratchdl.text.tokens.vocab import Vocab
-from scratchdl.train.seeding import data_order_seed
 
 # ----------------------------------------------------------------------------- config
 

@@ -77,7 +77,7 @@ def zipf_plot(
     curves = _as_curves(tokens_or_counts, ns)
     if not curves or all(len(c) == 0 for c in curves.values()):
         raise UserError("zipf_plot: nothing to plot: the token list or counts are empty")
-    from scratchdl.workbench.charts import STYLE, plt, save  # matplotlib only when plotting
+    from scratchdl.plotstyle import STYLE, plt, save  # matplotlib only when plotting
 
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.2, 3.0))
