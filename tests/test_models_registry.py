@@ -318,7 +318,7 @@ def test_model_kinds_filter_what_a_task_accepts() -> None:
     assert get_task("classify").model_options("mlp") == model_options("mlp")
     with pytest.raises(UserError, match="of kind scratch-net"):
         get_task("classify").model_options("convnet")
-    with pytest.raises(UserError, match="image-classifier model"):
+    with pytest.raises(UserError, match="of kind image-classifier"):
         get_task("net-scratch").model_options("mlp")
     assert get_task("net-scratch").model_options("twolayer")["hidden_dim"] == 256
 
