@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from scratchdl.train.plots import plot_curves
@@ -48,3 +49,93 @@ def test_curves_have_integer_epoch_ticks_and_the_shared_style(
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
         assert ax.xaxis.label.get_fontfamily() == [STYLE["font.family"]]
     assert (tmp_path / "curves.png").is_file()
+
+
+# ---- helpers: geometry in display pixels -------------------------------------------------
+
+
+def _segments_hit_box(points, box, pad: float = 1.0) -> bool:
+    """Does the polyline `points` (display px) cross the rectangle `box` (a Bbox)?"""
+    x0, y0, x1, y1 = box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad
+    for (ax_, ay), (bx, by) in zip(points[:-1], points[1:], strict=True):
+        for t in np.linspace(0.0, 1.0, 200):  # dense sampling: exact enough at pixel scale
+            px, py = ax_ + t * (bx - ax_), ay + t * (by - ay)
+            if x0 <= px <= x1 and y0 <= py <= y1:
+                return True
+    return False
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+# ---- radar -------------------------------------------------------------------------------
+
+README_RADAR = {  # the README's robustness study: the 0.6 label sat on the noise-blur edge
+    "lenet-fmnist": [0.7607, 0.8181, 0.8146, 0.6946, 0.3653],
+    "mlp-fmnist": [0.8549, 0.8439, 0.8336, 0.7241, 0.3253],
+}
+FIVE = ["gaussian_noise", "gaussian_blur", "contrast", "occlusion", "rotation"]
+
+
+def _radial_labels(ax) -> list:
+    """Every visible number label inside the polar axes (tick labels or placed texts)."""
+    texts = [*ax.get_yticklabels(), *ax.texts]
+    found = []
+    for t in texts:
+        try:
+            float(t.get_text())
+        except ValueError:
+            continue
+        if t.get_visible() and t.get_text():
+            found.append(t)
+    return found
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        README_RADAR,
+        {"a": [0.86, 0.84, 0.85], "b": [0.88, 0.87, 0.83]},
+        {"a": [0.2, 0.9, 0.5, 0.6], "b": [0.4, 0.4, 0.95, 0.1]},
+    ],
+)
+def test_radar_starts_at_zero_and_keeps_labels_off_polygons(series: dict) -> None:
+    from scratchdl.workbench.radar import radar_figure
+
+    k = len(next(iter(series.values())))
+    fig = radar_figure(FIVE[:k], series, title="t", clean={"a": 0.9})
+    ax = fig.axes[0]
+    assert ax.name == "polar" and ax.get_ylim()[0] == 0.0
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = _radial_labels(ax)
+    assert len(labels) >= 3, [t.get_text() for t in labels]
+    assert "0.0" in [t.get_text() for t in labels] or ax.get_ylim()[0] == 0.0
+    polygons = [line for line in ax.get_lines() if line.get_label() in series]
+    assert len(polygons) == len(series)
+    for text in labels:
+        box = text.get_window_extent(renderer)
+        for line in polygons:
+            pts = line.get_transform().transform(line.get_xydata())
+            assert not _segments_hit_box(pts, box), (text.get_text(), line.get_label())
+
+
+def test_radar_with_two_axes_is_a_bar_chart(tmp_path: Path, kept_figures: list) -> None:
+    from scratchdl.workbench.radar import radar_chart
+
+    paths = radar_chart(
+        FIVE[:2],
+        {"a": [0.6, 0.8], "b": [0.7, 0.75]},
+        clean={"a": 0.9, "b": 0.85},
+        title="t",
+        path_stem=tmp_path / "radar",
+    )
+    assert [p.name for p in paths] == ["radar.png", "radar.pdf"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+    (ax,) = [a for a in kept_figures[0].axes if a.get_visible()]
+    assert ax.name != "polar"
+    heights = sorted(round(p.get_height(), 4) for p in ax.patches)
+    assert heights == [0.6, 0.7, 0.75, 0.8, 0.85, 0.9]  # clean + two corruptions, two runs
+    assert ax.get_ylim()[0] == 0.0
+
