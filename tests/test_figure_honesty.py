@@ -139,3 +139,54 @@ def test_radar_with_two_axes_is_a_bar_chart(tmp_path: Path, kept_figures: list) 
     assert heights == [0.6, 0.7, 0.75, 0.8, 0.85, 0.9]  # clean + two corruptions, two runs
     assert ax.get_ylim()[0] == 0.0
 
+
+# ---- ablate --------------------------------------------------------------------------------
+
+
+def _ablate_rows(means: list[float]) -> list[dict]:
+    rows = []
+    for i, m in enumerate(means):
+        rows.append(
+            {
+                "variant": "base (model.dropout=0.2)" if i == 0 else f"model.dropout=0.{i}",
+                "settings": {"model.dropout": "x"},  # not numeric: the bars chart
+                "is_base": i == 0,
+                "mean": m,
+                "std": 0.002,
+                "n": 2,
+                "values": [m - 0.001, m + 0.001],
+                "change": m - means[0],
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize("metric", ["test_accuracy", "val_loss"])
+def test_ablate_bars_plot_one_kind_of_quantity_per_axis(
+    metric: str, tmp_path: Path, kept_figures: list
+) -> None:
+    from scratchdl.workbench.ablate import ablate_chart
+
+    rows = _ablate_rows([0.8868, 0.8791, 0.8906, 0.8712])
+    _, kind = ablate_chart(rows, ["model.dropout"], metric, 2, "mlp", tmp_path / "ablate")
+    assert kind == "bars"
+    axes = [a for a in kept_figures[0].axes if a.get_visible()]
+    value_axes = [a for a in axes if a.get_xlabel().startswith(metric.replace("_", " "))]
+    change_axes = [a for a in axes if "change" in a.get_xlabel()]
+    assert len(value_axes) == 1 and len(change_axes) == 1 and len(axes) == 2
+    value_ax, change_ax = value_axes[0], change_axes[0]
+    assert "change" not in value_ax.get_xlabel()
+    # values on the value axis (bars from 0), differences on the change axis (through 0)
+    assert value_ax.get_xlim()[0] == 0.0
+    assert sorted(round(p.get_width(), 4) for p in value_ax.patches) == sorted(
+        r["mean"] for r in rows
+    )
+    value_texts = [t.get_text() for t in value_ax.texts]
+    assert value_texts == [f"{r['mean']:.4f}" for r in rows]
+    change_texts = [t.get_text() for t in change_ax.texts]
+    assert all(t[0] in "+-" for t in change_texts), change_texts
+    assert change_texts == [f"{r['change']:+.4f}" for r in rows[1:]]
+    low, high = change_ax.get_xlim()
+    assert low < min(r["change"] for r in rows) and high > max(r["change"] for r in rows)
+    assert low <= 0.0 <= high
+
