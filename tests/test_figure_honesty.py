@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import torch
 
 from scratchdl.train.plots import plot_curves
 from scratchdl.workbench.charts import STYLE, bar_chart
@@ -189,4 +190,55 @@ def test_ablate_bars_plot_one_kind_of_quantity_per_axis(
     low, high = change_ax.get_xlim()
     assert low < min(r["change"] for r in rows) and high > max(r["change"] for r in rows)
     assert low <= 0.0 <= high
+
+
+# ---- confusion matrix ----------------------------------------------------------------------
+
+
+def _luminance(rgb) -> float:
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a, b) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)))
+    return (lb + 0.05) / (la + 0.05)
+
+
+def _confusion(k: int, tmp_path: Path, kept_figures: list):
+    from matplotlib.colors import to_rgb
+
+    from scratchdl.workbench.figures import confusion_plot
+
+    counts = torch.full((k, k), 3) + torch.diag(torch.arange(k) * 40 + 10)
+    counts[0, 1] = 100  # one mid-dark off-diagonal cell
+    confusion_plot(counts, [f"class {i}" for i in range(k)], "t", tmp_path / f"cm{k}")
+    fig = kept_figures[-1]
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    image = ax.images[0]
+    cell_w = abs(ax.transData.transform((1, 0))[0] - ax.transData.transform((0, 0))[0])
+    cell_h = abs(ax.transData.transform((0, 1))[1] - ax.transData.transform((0, 0))[1])
+    for t in ax.texts:
+        box = t.get_window_extent(renderer)
+        assert box.width < 0.9 * cell_w and box.height < 0.9 * cell_h, (k, t.get_text())
+        j, i = (round(v) for v in t.get_position())
+        background = image.cmap(image.norm(image.get_array()[i, j]))
+        assert _contrast(to_rgb(t.get_color()), background) >= 4.5, (k, t.get_text())
+    assert ax.texts
+    return fig, ax.texts[0].get_fontsize()
+
+
+def test_confusion_numbers_are_readable_at_any_class_count(
+    tmp_path: Path, kept_figures: list
+) -> None:
+    small, small_font = _confusion(3, tmp_path, kept_figures)
+    ten, ten_font = _confusion(10, tmp_path, kept_figures)
+    big, big_font = _confusion(26, tmp_path, kept_figures)
+    assert small_font >= ten_font >= big_font >= 6
+    assert small_font > big_font
+    assert big.get_size_inches()[0] > ten.get_size_inches()[0] >= small.get_size_inches()[0]
+    assert {t.get_color() for t in big.axes[0].texts} >= {"white", "black"}  # dark diag: white
+    assert (tmp_path / "cm26.png").stat().st_size > 1000
 
