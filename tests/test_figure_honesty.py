@@ -242,3 +242,68 @@ def test_confusion_numbers_are_readable_at_any_class_count(
     assert {t.get_color() for t in big.axes[0].texts} >= {"white", "black"}  # dark diag: white
     assert (tmp_path / "cm26.png").stat().st_size > 1000
 
+
+# ---- search ----------------------------------------------------------------------------------
+
+
+def _search_rows() -> tuple[list[dict], list]:
+    from scratchdl.workbench.search import parse_space
+
+    hidden = ["[256,128,64]", "[512,256,128]", "[1024,512]", "[128,64,32]", "[64,32,16]", "[32]"]
+    dims = [
+        parse_space("optimizer.lr=loguniform(1e-5,1e-1)"),
+        parse_space("model.hidden=" + ",".join(hidden)),
+        parse_space("train.batch_size=int(16,4096)"),
+    ]
+    rows = []
+    for t in range(12):
+        lr, h, bs = 10 ** (-5 + 4 * t / 11), hidden[t % 6], 16 + 370 * t
+        rows.append(
+            {
+                "trial": t,
+                "rung": 0,
+                "epochs": 1,
+                "params": {
+                    "optimizer.lr": f"{lr:.4g}",
+                    "model.hidden": h,
+                    "train.batch_size": str(bs),
+                },
+                "settings": {
+                    "optimizer.lr": lr,
+                    "model.hidden": [int(v) for v in h.strip("[]").split(",")],
+                    "train.batch_size": bs,
+                },
+                "value": 0.7 + 0.02 * t,
+                "run_id": str(t),
+                "kept": t == 11,  # the best is at the top right corner of every panel
+            }
+        )
+    return rows, dims
+
+
+def test_search_ticks_do_not_overlap_and_the_star_is_whole(
+    tmp_path: Path, kept_figures: list
+) -> None:
+    from scratchdl.workbench.search import search_chart
+
+    rows, dims = _search_rows()
+    search_chart(rows, dims, "val_accuracy", "random", "mlp", tmp_path / "search")
+    fig = kept_figures[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert len(panels) == 3
+    assert panels[0].get_xscale() == "log"  # loguniform
+    for ax in panels:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert len(boxes) >= 2
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not _overlap(a, b), (ax.get_xlabel(), [t.get_text() for t in labels])
+        star = next(c for c in ax.collections if c.get_label() == "selected")
+        assert not star.get_clip_on()
+        (cx, cy), inside = ax.transData.transform(star.get_offsets()[0]), ax.get_window_extent()
+        radius = np.sqrt(star.get_sizes()[0]) / 2 * fig.dpi / 72
+        assert inside.x0 + radius <= cx <= inside.x1 - radius, ax.get_xlabel()
+        assert inside.y0 + radius <= cy <= inside.y1 - radius, ax.get_xlabel()
