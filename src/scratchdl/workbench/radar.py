@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from scratchdl.workbench.charts import STYLE, save
+from scratchdl.workbench.charts import STYLE, fit_xtick_labels, save
 
 
 def pretty(name: str) -> str:
@@ -165,11 +165,12 @@ def _bars_figure(
     """Grouped bars (clean, then one group per axis name), bars from 0: a radar needs >= 3."""
     with plt.rc_context(STYLE):
         groups = (["clean"] if clean else []) + list(axes_names)
-        labels = (["Clean"] if clean else []) + [_spoke_label(n, notes) for n in axes_names]
+        labels = (["Clean"] if clean else []) + [
+            _spoke_label(n, notes).replace(": ", ":\n") for n in axes_names
+        ]
         width = 0.8 / max(len(series), 1)
-        fig, ax = plt.subplots(
-            figsize=(max(3.4, 0.55 * len(groups) * max(len(series), 1) + 1.6), 3.0)
-        )
+        per_group = max(1.7, 0.55 * max(len(series), 1))  # room for a three-line label
+        fig, ax = plt.subplots(figsize=(max(3.4, per_group * len(groups) + 1.6), 3.0))
         colors = [c["color"] for c in plt.rcParams["axes.prop_cycle"]]
         for i, (label, values) in enumerate(series.items()):
             heights = ([clean.get(label, 0.0)] if clean else []) + list(values)
@@ -188,6 +189,7 @@ def _bars_figure(
         top = max([*(v for vs in series.values() for v in vs), *(clean or {}).values()])
         ax.set_ylim(0.0, top * 1.12)
         ax.set_xticks(range(len(groups)), labels)
+        fit_xtick_labels(fig, ax)
         ax.set_ylabel("test accuracy")
         ax.grid(axis="y", alpha=0.3)
         ax.set_title(title)
@@ -215,10 +217,13 @@ def severity_figure(
     severities: list[int],
     *,
     title: str,
+    levels: dict[str, tuple[str, list[str]]] | None = None,
 ) -> plt.Figure:
     """One subplot per corruption, one line per run: accuracy at severity 0 (clean) and above.
 
     curves: corruption -> run label -> accuracies at `severities` (which starts with 0).
+    levels: corruption -> (parameter and unit, its value at severity 0..5): each tick then shows
+    the severity over the parameter's value, and the axis label names the parameter.
     """
     with plt.rc_context(STYLE):
         names = list(curves)
@@ -235,11 +240,16 @@ def severity_figure(
             for label, accs in curves[name].items():
                 ax.plot(severities, accs, marker="o", markersize=3.5, linewidth=1.3, label=label)
             ax.set_title(pretty(name))
-            ax.set_xticks(severities)
             ax.set_ylim(low, high)
             ax.grid(alpha=0.3)
-            if i // cols == rows - 1 or i + cols >= len(names):
-                ax.set_xlabel("severity (0 = clean)")
+            if levels and name in levels:
+                unit, values = levels[name]
+                ax.set_xticks(severities, [f"{s}\n{values[s]}" for s in severities], fontsize=7)
+                ax.set_xlabel(f"severity / {unit}")
+            else:
+                ax.set_xticks(severities)
+                if i // cols == rows - 1 or i + cols >= len(names):
+                    ax.set_xlabel("severity (0 = clean)")
             if i % cols == 0:
                 ax.set_ylabel("test accuracy")
         for j in range(len(names), rows * cols):  # hide unused cells of the grid
@@ -275,8 +285,9 @@ def severity_chart(
     *,
     title: str,
     path_stem: Path,
+    levels: dict[str, tuple[str, list[str]]] | None = None,
 ) -> list[Path]:
     """severity_figure(...) written as `<stem>.png` and `<stem>.pdf`."""
-    fig = severity_figure(curves, severities, title=title)
+    fig = severity_figure(curves, severities, title=title, levels=levels)
     with plt.rc_context(STYLE):
         return save(fig, path_stem)
