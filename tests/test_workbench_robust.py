@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
@@ -193,14 +194,22 @@ def test_robust_end_to_end(two_runs: list[tuple[Path, float]], tmp_path: Path) -
     # same seed -> same corrupted images -> same numbers; radar has one spoke per corruption
     again = robust([two_runs[0][0]], corruptions=names, severities=[1, 3], out=tmp_path / "b")
     assert again["rows"][0]["accuracy"] == rows[0]["accuracy"]
-    series = {r["label"]: [r["corruption_accuracy"][n] for n in names] for r in rows}
-    fig = radar_figure(names, series, title="t")
+    names3 = [*names, "contrast"]
+    series = {r["label"]: [r["corruption_accuracy"][n] for n in names] + [0.5] for r in rows}
+    fig = radar_figure(names3, series, title="t")
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == [pretty(n) for n in names]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [pretty(n) for n in names3]
     polygons = [line for line in ax.get_lines() if line.get_label() in series]
     assert len(polygons) == 2
     for line in polygons:  # closed polygon through the row's values
         assert list(line.get_ydata()) == [*series[line.get_label()], series[line.get_label()][0]]
+    # two corruptions: no polygon can be drawn, so the "radar" is grouped bars from 0
+    two = {label: values[:2] for label, values in series.items()}
+    bars = radar_figure(names, two, title="t").axes[0]
+    assert bars.name != "polar" and bars.get_ylim()[0] == 0.0
+    assert sorted(p.get_height() for p in bars.patches) == sorted(
+        v for vs in two.values() for v in vs
+    )
 
 
 @pytest.mark.slow
@@ -243,3 +252,47 @@ def test_robust_bad_input(two_runs: list[tuple[Path, float]], tmp_path: Path) ->
         robust([no_checkpoint], out=tmp_path / "o")
     with pytest.raises(UserError, match="not a scratchdl run directory"):
         robust([tmp_path / "nothing"], out=tmp_path / "o")
+
+
+def test_table_and_figures_say_what_each_severity_means() -> None:
+    from scratchdl.workbench.radar import severity_figure
+    from scratchdl.workbench.robust import format_table, radar_note
+
+    names, sevs = ["gaussian_noise", "gaussian_blur", "rotation", "occlusion", "contrast"], [1, 3]
+    row = {
+        "label": "a",
+        "dataset": "digits",
+        "clean_accuracy": 0.9,
+        "accuracy": {n: {"1": 0.8, "3": 0.7} for n in names},
+        "corruption_accuracy": {n: 0.75 for n in names},
+        "mean_corruption_accuracy": 0.75,
+    }
+    table = format_table([row], names, sevs, seed=0)
+    assert "severity 0 is the clean image" in table
+    assert "| corruption | parameter (unit) | s1 | s3 |" in table
+    noise = next(line for line in table.splitlines() if line.startswith("| Gaussian noise | std"))
+    assert "pixel-intensity units" in noise and noise.endswith(
+        f"| {C.NOISE_STD[0]:g} | {C.NOISE_STD[2]:g} |"
+    )
+    blur = next(line for line in table.splitlines() if line.startswith("| Gaussian blur | σ"))
+    assert "in pixels" in blur and blur.endswith("| 0.5 | 1 |")
+    rot = next(line for line in table.splitlines() if line.startswith("| Rotation | rotation"))
+    assert "degrees" in rot and rot.endswith(f"| {C.ROTATION_DEG[0]:g} | {C.ROTATION_DEG[2]:g} |")
+    occ = next(line for line in table.splitlines() if line.startswith("| Occlusion | side"))
+    assert occ.endswith("| 1/8 | 3/8 |")
+    con = next(line for line in table.splitlines() if line.startswith("| Contrast | contrast"))
+    assert con.endswith(f"| {C.CONTRAST_KEEP[0]:g} | {C.CONTRAST_KEEP[2]:g} |")
+    assert radar_note("gaussian_blur", sevs) == "blur σ (pixels): 0.5-1"
+
+    curves = {n: {"a": [0.9, 0.8, 0.7]} for n in names}
+    levels = {n: C.SEVERITY_LEVELS[n][1:] for n in names}
+    fig = severity_figure(curves, [0, *sevs], title="t", levels=levels)
+    by_title = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    blur_ax = by_title["Gaussian blur"]
+    assert blur_ax.get_xlabel() == "severity / blur σ (pixels)"
+    assert [t.get_text() for t in blur_ax.get_xticklabels()] == ["0\n0", "1\n0.5", "3\n1"]
+    rot_ax = by_title["Rotation"]
+    assert "degrees" in rot_ax.get_xlabel()
+    assert [t.get_text() for t in rot_ax.get_xticklabels()][-1] == f"3\n{C.ROTATION_DEG[2]:g}"
+    assert [t.get_text() for t in by_title["Contrast"].get_xticklabels()][0] == "0\n1"
+    plt.close(fig)

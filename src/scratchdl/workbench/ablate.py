@@ -206,6 +206,9 @@ def ablate_chart(
 ) -> tuple[list[Path], str]:
     """A line over the value when one numeric key varies, else horizontal bars; base highlighted.
 
+    Every axis carries one quantity: the bars chart puts the metric (from 0) and the change
+    from the base (through 0) on two panels side by side.
+
     Returns the written paths and the kind of chart ('line' or 'bars').
     """
     name = metric.replace("_", " ")
@@ -217,7 +220,11 @@ def ablate_chart(
             fig = _line(rows, keys[0], name, colors)
         else:
             fig = _bars(rows, name, colors)
-        fig.axes[0].set_title(title)
+        if one_numeric:
+            fig.axes[0].set_title(title)
+        else:
+            fig.suptitle(title)
+            fig.tight_layout()
         return save(fig, path_stem), "line" if one_numeric else "bars"
 
 
@@ -251,35 +258,51 @@ def _line(rows, key: str, ylabel: str, colors: list[str]):
 
 
 def _bars(rows, xlabel: str, colors: list[str]):
+    """Two panels on the variant axis, one quantity each: the metric (bars from 0) and the
+    change from the base (bars from 0 at the base's value), each with its own numbers."""
     height = max(1.8, 0.32 * len(rows) + 1.0)
-    fig, ax = plt.subplots(figsize=(5.2, height))
+    fig, (ax, delta) = plt.subplots(
+        1, 2, figsize=(7.4, height), sharey=True, gridspec_kw={"width_ratios": [1.2, 1.0]}
+    )
     ys = list(range(len(rows)))
     means = [r["mean"] for r in rows]
     stds = [r["std"] for r in rows]
+    style = {"capsize": 3, "edgecolor": "black", "linewidth": 0.6, "error_kw": {"elinewidth": 0.8}}
     ax.barh(
         ys,
         means,
         xerr=stds,
-        capsize=3,
         color=[colors[1] if r["is_base"] else colors[0] for r in rows],
-        edgecolor="black",
-        linewidth=0.6,
-        error_kw={"elinewidth": 0.8},
+        **style,
     )
-    ax.axvline(rows[0]["mean"], color="black", ls="--", lw=0.7)
-    low = min(m - s for m, s in zip(means, stds, strict=True))
     high = max(m + s for m, s in zip(means, stds, strict=True))
-    pad = max((high - low) * 0.3, 1e-3)
-    left = low - pad
-    if left < 0 <= min(means):
-        left = 0.0  # never show a negative range for a non-negative metric
-    ax.set_xlim(left, high + pad)  # zoom on the differences, as papers do
-    # the numbers sit in a column right of every bar, clear of error bars and the base line
-    for y, r in zip(ys, rows, strict=True):
-        text = f"{r['mean']:.4f}" if r["is_base"] else f"{r['change']:+.4f}"
-        ax.text(high + pad * 0.08, y, text, va="center", fontsize=7)
+    low = min(0.0, min(m - s for m, s in zip(means, stds, strict=True)))
+    pad = max((high - low) * 0.04, 1e-3)
+    for y, m, s in zip(ys, means, stds, strict=True):  # each number right of its error bar
+        ax.text(max(m + s, 0.0) + pad, y, f"{m:.4f}", va="center", fontsize=7)
+    ax.set_xlim(low - (pad if low < 0 else 0.0), high + 7 * pad)  # bars start at 0
     ax.set_yticks(ys, [r["variant"] for r in rows])
     ax.invert_yaxis()  # base on top, as in a table
-    ax.set_xlabel(f"{xlabel} (dashed: base; labels: change vs base)")
+    ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
+
+    others = rows[1:]
+    changes = [r["change"] for r in others]
+    delta.barh(ys[1:], changes, xerr=[r["std"] for r in others], color=colors[0], **style)
+    delta.axvline(0.0, color=colors[1], lw=1.2)
+    reach = max(abs(c) + r["std"] for c, r in zip(changes, others, strict=True)) or 1e-3
+    for y, c, r in zip(ys[1:], changes, others, strict=True):
+        side = 1 if c >= 0 else -1  # outside the bar's end, past its error bar
+        delta.text(
+            c + side * (r["std"] + 0.06 * reach),
+            y,
+            f"{c:+.4f}",
+            va="center",
+            ha="left" if side > 0 else "right",
+            fontsize=7,
+        )
+    delta.set_xlim(-1.6 * reach, 1.6 * reach)
+    delta.set_xlabel("change vs base (mean ± std)")
+    delta.grid(axis="x", alpha=0.3)
+    delta.tick_params(axis="y", left=False)
     return fig

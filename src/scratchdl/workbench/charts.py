@@ -6,7 +6,38 @@ from pathlib import Path
 
 from scratchdl.plotstyle import STYLE, epoch_axis, plt, save
 
-__all__ = ["STYLE", "bar_chart", "epoch_axis", "plt", "save"]
+__all__ = ["STYLE", "bar_chart", "epoch_axis", "fit_xtick_labels", "plt", "save"]
+
+
+def fit_xtick_labels(fig: plt.Figure, ax: plt.Axes) -> None:
+    """Tick labels that would overlap turn vertical; if they still collide, every n-th stays.
+
+    Measured on the drawn figure, so it holds for any label text, font and panel width.
+    """
+
+    def crowded() -> int:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in shown]
+        boxes.sort(key=lambda b: b.x0)
+        return sum(a.x1 + 2 > b.x0 for a, b in zip(boxes[:-1], boxes[1:], strict=True))  # 2 px air
+
+    if not crowded():
+        return
+    for text in ax.get_xticklabels():
+        text.set_rotation(90)
+        text.set_horizontalalignment("center")
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    step = 1
+    while crowded() and step < len(labels):
+        step += 1
+        ax.set_xticks(ax.get_xticks(), [t if i % step == 0 else "" for i, t in enumerate(labels)])
+        for text in ax.get_xticklabels():
+            text.set_rotation(90)
+            text.set_horizontalalignment("center")
+
+
 
 
 def bar_chart(

@@ -27,6 +27,41 @@ ROTATION_DEG = [10.0, 20.0, 30.0, 45.0, 60.0]
 # occlusion: a square of side severity/8 of the shorter image side (5/8 -> 39% of the area)
 
 
+def _numbers(values: list[float]) -> list[str]:
+    return [f"{v:g}" for v in values]
+
+
+# What a severity level means, for tables and figures: corruption -> (parameter with its unit,
+# short axis label, the parameter's value at severity 0..5; 0 is the clean image).
+SEVERITY_LEVELS: dict[str, tuple[str, str, list[str]]] = {
+    "gaussian_noise": (
+        "std σ of the added Gaussian noise, in pixel-intensity units (pixels span 0-1)",
+        "noise σ (intensity, 0-1)",
+        ["0", *_numbers(NOISE_STD)],
+    ),
+    "gaussian_blur": (
+        "σ of the Gaussian blur kernel, in pixels",
+        "blur σ (pixels)",
+        ["0", *_numbers(BLUR_SIGMA)],
+    ),
+    "contrast": (
+        "contrast factor: the fraction of each pixel's distance from the image mean kept",
+        "contrast factor (×)",
+        ["1", *_numbers(CONTRAST_KEEP)],
+    ),
+    "occlusion": (
+        "side of the zeroed square, as a fraction of the shorter image side",
+        "square side (× image side)",
+        ["0", *(f"{s}/8" for s in range(1, 6))],
+    ),
+    "rotation": (
+        "rotation angle in degrees (clockwise or anticlockwise at random per image)",
+        "rotation (± degrees)",
+        ["0", *_numbers(ROTATION_DEG)],
+    ),
+}
+
+
 def _check(x: torch.Tensor, severity: int) -> None:
     if isinstance(severity, bool) or not isinstance(severity, int) or severity not in SEVERITIES:
         raise UserError(f"severity: expected an int in 0..5 (0 = clean), got {severity!r}")

@@ -22,7 +22,7 @@ from scratchdl.store import runs_root
 from scratchdl.tasks.restore import load_trained_model
 from scratchdl.train.device import resolve_device
 from scratchdl.train.rundir import load_run_config
-from scratchdl.workbench.corruptions import CORRUPTIONS, get_corruption
+from scratchdl.workbench.corruptions import CORRUPTIONS, SEVERITY_LEVELS, get_corruption
 from scratchdl.workbench.radar import pretty, radar_chart, severity_chart
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -200,6 +200,7 @@ def robust(
         names,
         {r["label"]: [r["corruption_accuracy"][n] for n in names] for r in rows},
         clean={r["label"]: r["clean_accuracy"] for r in rows},
+        notes={n: radar_note(n, sevs) for n in names},
         title=radar_title(rows, sevs),
         path_stem=out_dir / "radar",
     )
@@ -212,7 +213,8 @@ def robust(
             for n in names
         },
         [0, *sevs],
-        title=f"Test accuracy vs corruption severity ({_datasets(rows)})",
+        levels={n: (SEVERITY_LEVELS[n][1], SEVERITY_LEVELS[n][2]) for n in names},
+        title=f"Test accuracy vs corruption severity ({_datasets(rows)}; severity 0 = clean)",
         path_stem=out_dir / "severity",
     )
     return {"rows": rows, "table": table, "out": str(out_dir), "charts": [str(p) for p in charts]}
@@ -232,6 +234,25 @@ def _span(sevs: list[int]) -> str:
         return str(sevs[0])
     contiguous = sevs == list(range(sevs[0], sevs[-1] + 1))
     return f"{sevs[0]}-{sevs[-1]}" if contiguous else ",".join(map(str, sevs))
+
+
+def radar_note(name: str, sevs: list[int]) -> str:
+    """'blur σ (pixels): 0.5-2' under a radar spoke: what the averaged severities span."""
+    short, values = SEVERITY_LEVELS[name][1], SEVERITY_LEVELS[name][2]
+    span = values[sevs[0]] if len(sevs) == 1 else f"{values[sevs[0]]}-{values[sevs[-1]]}"
+    return f"{short}: {span}"
+
+
+def severity_table(names: list[str], sevs: list[int]) -> list[str]:
+    """Markdown lines: each corruption's parameter, with its unit, at each severity used."""
+    lines = ["What each severity means (severity 0 is the clean image):", ""]
+    lines.append("| corruption | parameter (unit) | " + " | ".join(f"s{s}" for s in sevs) + " |")
+    lines.append("|---|---" + "|---:" * len(sevs) + "|")
+    for n in names:
+        meaning, _, values = SEVERITY_LEVELS[n]
+        cells = " | ".join(values[s] for s in sevs)
+        lines.append(f"| {pretty(n)} | {meaning} | {cells} |")
+    return lines
 
 
 def _bold_best(values: list[float], multi: bool) -> list[str]:
@@ -264,4 +285,5 @@ def format_table(rows: list[dict[str, Any]], names: list[str], sevs: list[int], 
         for n in names:
             accs = " | ".join(f"{r['accuracy'][n][str(s)]:.4f}" for s in sevs)
             lines.append(f"| {r['label']} | {pretty(n)} | {accs} |")
+    lines += ["", *severity_table(names, sevs)]
     return "\n".join(lines) + "\n"

@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from scratchdl.config import Config, get_dotted
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.ablate import format_value, split_values
-from scratchdl.workbench.charts import STYLE, plt, save
+from scratchdl.workbench.charts import STYLE, fit_xtick_labels, plt, save
 from scratchdl.workbench.jobs import run_all
 
 METHODS = ("grid", "random", "halving")
@@ -371,17 +371,25 @@ def search_chart(
                 zorder=3,
             )
             if not numeric:
-                ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0)
-                ax.set_xlim(-0.5, len(labels) - 0.5)
-            elif dim.kind == "loguniform" or _spans_decades(xs_all):
-                ax.set_xscale("log")
-                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide
+                ax.set_xticks(range(len(labels)), labels)
+                ax.set_xlim(-0.6, len(labels) - 0.4)
+            else:
+                if dim.kind == "loguniform" or _spans_decades(xs_all):
+                    ax.set_xscale("log")
+                    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide
+                else:
+                    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+                ax.margins(x=0.1)  # the selected star's half-width stays inside the panel
             ax.set_xlabel(dim.key + (" (log scale)" if ax.get_xscale() == "log" else ""))
             ax.grid(alpha=0.3)
+        axes[0][0].margins(y=0.18)  # shared y: room for the star above the best value
         axes[0][0].set_ylabel(name)
         axes[0][-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.suptitle(f"{method} search on {recipe}: {name} vs each hyperparameter")
         fig.tight_layout()
+        for ax in axes[0]:
+            fit_xtick_labels(fig, ax)
+        fig.tight_layout()  # vertical labels are taller
         return save(fig, path_stem)
 
 
