@@ -167,3 +167,23 @@ def test_grid_search_is_the_cartesian_product(tiny_recipe: Path, tmp_path: Path)
     assert {tuple(r["settings"]["model.hidden"]) for r in result["rows"]} == {(16,), (32, 16)}
     assert (tmp_path / "search.png").stat().st_size > 0
     assert "**selected**" in result["table"]
+
+
+@pytest.mark.parametrize(
+    "recipe, expected",
+    [
+        ("mlp-fmnist", "val_accuracy"),
+        ("lstm-austen", "val_perplexity"),
+        ("lstm-bi-austen", "val_cloze_accuracy"),
+        ("seq2seq-bible-en-es", "val_bleu"),
+        ("transfer-effnet-fmnist", "val_accuracy_finetune"),
+    ],
+)
+def test_default_selection_metric_is_the_headlines_validation_twin(recipe, expected) -> None:
+    from scratchdl.recipes import load_recipe
+    from scratchdl.store import lower_is_better
+    from scratchdl.workbench.search import validation_metric
+
+    metric = validation_metric(load_recipe(recipe))
+    assert metric == expected
+    assert lower_is_better(metric) == ("perplexity" in expected)

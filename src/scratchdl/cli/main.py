@@ -140,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--trials", type=int, default=8, help="trials to train (default 8)")
     s.add_argument("--epochs", type=int, help="override train.epochs (halving: the last rung)")
-    s.add_argument("--metric", help="validation metric to select on (default val_accuracy)")
+    s.add_argument(
+        "--metric",
+        help="validation metric to select on (default: the val_ twin of the headline, e.g. "
+        "val_perplexity)",
+    )
     s.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     s.add_argument("--eta", type=int, default=3, help="halving: keep 1/eta per rung")
     s.add_argument("--out", help="folder for search.md/.json and the chart")
