@@ -111,3 +111,25 @@ def test_every_bundled_recipe_resolves_and_its_model_runs(name: str) -> None:
         image_size=cfg["data"]["image_size"],
     )
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "recipe, key",
+    [
+        ("lstm-austen", "augment.hflip=0.5"),
+        ("lstm-austen", "data.normalize=true"),
+        ("seq2seq-bible-en-es", "data.image_size=32"),
+        ("ngram-austen", "train.metrics=['accuracy']"),
+        ("knn-fmnist", "augment.cutout=4"),
+    ],
+)
+def test_a_key_the_task_does_not_use_is_rejected(recipe: str, key: str) -> None:
+    with pytest.raises(UserError, match=rf"--set {key.split('=')[0]}: unknown key.*allowed: "):
+        load_recipe(recipe, [key])
+
+
+def test_a_recipe_file_with_a_foreign_table_is_rejected(tmp_path) -> None:
+    path = tmp_path / "lm.toml"
+    path.write_text('task = "rnn-lm"\n[model]\nname = "lstm"\n[augment]\nhflip = 0.5\n')
+    with pytest.raises(UserError, match="unknown keys augment"):
+        load_recipe(str(path))
