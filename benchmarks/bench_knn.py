@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scratchdl.scratch import knn
+from scratchdl.scratch import distances, knn
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -75,13 +75,13 @@ def main() -> None:
     x = torch.rand(args.queries, args.dim, generator=g).to(dev)
     train = torch.rand(args.train, args.dim, generator=g).to(dev)
     shape = f"{args.queries}x{args.dim} vs {args.train}x{args.dim}"
-    ours = timed(lambda: knn.l2_distances_no_loop(x, train), args.repeats)
+    ours = timed(lambda: distances.l2_distances_no_loop(x, train), args.repeats)
     twin = timed(lambda: torch.cdist(x, train, p=2), args.repeats)
     report(f"L2 no-loop {shape}", ours, twin)
 
     xq = x[: args.l1_queries]
     shape = f"{xq.shape[0]}x{args.dim} vs {args.train}x{args.dim}"
-    ours = timed(lambda: knn.l1_distances_no_loop(xq, train), args.repeats)
+    ours = timed(lambda: distances.l1_distances_no_loop(xq, train), args.repeats)
     twin = timed(lambda: torch.cdist(xq, train, p=1), args.repeats)
     report(f"L1 no-loop {shape}", ours, twin)
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.scratch import knn
+from scratchdl.scratch import distances, knn
 from scratchdl.scratch.gradcheck import numeric_gradient, rel_error
 from scratchdl.scratch.layers import Affine, BatchNorm, ReLU, SpatialBatchNorm, softmax_loss
 from scratchdl.scratch.linear import Softmax, penalty, softmax_loss_vectorized, svm_loss_naive
@@ -187,4 +187,4 @@ def test_numpy_arrays_get_the_from_numpy_fix() -> None:
     _refuses_numpy(knn.knn_predict, a, t, torch.tensor([0, 1]))
     _refuses_numpy(knn.KNearestNeighbor().train, a, torch.tensor([0, 1]))
     _refuses_numpy(knn.majority_vote, np.array([[0, 1]]))
-    _refuses_numpy(knn.pairwise_distances, a, t)
+    _refuses_numpy(distances.pairwise_distances, a, t)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scratchdl.errors import UserError
-from scratchdl.scratch import knn
+from scratchdl.scratch import distances, knn
 
 P = {"l1": 1, "l2": 2}
 # Tolerances: float64 forms agree with torch.cdist to 1e-10; float32 ones to rtol 1e-5 /
@@ -19,10 +19,10 @@ def _points(n, m, d, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("metric", ["l1", "l2"])
-@pytest.mark.parametrize("form", knn.FORMS)
+@pytest.mark.parametrize("form", distances.FORMS)
 def test_every_form_equals_cdist(form, metric, dtype):
     x, train = _points(11, 17, 6, dtype)  # non-square on purpose
-    ours = knn.pairwise_distances(x, train, metric, form)
+    ours = distances.pairwise_distances(x, train, metric, form)
     ref = torch.cdist(x.double(), train.double(), p=P[metric]).to(dtype)
     assert ours.shape == (11, 17) and ours.dtype == dtype
     torch.testing.assert_close(ours, ref, **TOL[dtype])
@@ -33,9 +33,9 @@ def test_every_form_equals_cdist(form, metric, dtype):
 def test_blocked_no_loop_equals_cdist(metric, block_rows):
     x, train = _points(30, 23, 9, torch.float64, seed=1)
     ref = torch.cdist(x, train, p=P[metric])
-    fn = knn.l2_distances_no_loop if metric == "l2" else knn.l1_distances_no_loop
+    fn = distances.l2_distances_no_loop if metric == "l2" else distances.l1_distances_no_loop
     torch.testing.assert_close(fn(x, train, block_rows=block_rows), ref, **TOL[torch.float64])
-    starts = [s for s, _ in knn.iter_distance_blocks(x, train, metric, block_rows=block_rows)]
+    starts = [s for s, _ in distances.iter_distance_blocks(x, train, metric, block_rows=block_rows)]
     assert starts == list(range(0, 30, block_rows))
 
 
@@ -43,7 +43,7 @@ def test_blocked_no_loop_equals_cdist(metric, block_rows):
 def test_memory_budget_sets_block_size_and_keeps_result(metric):
     x, train = _points(50, 40, 8, torch.float32, seed=2)
     budget = 7 * 40 * 4 + 3  # room for 7 rows of (rows, M) float32, not 8
-    blocks = list(knn.iter_distance_blocks(x, train, metric, max_bytes=budget))
+    blocks = list(distances.iter_distance_blocks(x, train, metric, max_bytes=budget))
     assert [b.shape[0] for _, b in blocks] == [7] * 7 + [1]
     got = torch.cat([b for _, b in blocks])
     torch.testing.assert_close(got, torch.cdist(x, train, p=P[metric]), **TOL[torch.float32])
@@ -51,7 +51,7 @@ def test_memory_budget_sets_block_size_and_keeps_result(metric):
 
 def test_l2_no_loop_never_negative_or_nan_for_duplicates():
     x = torch.randn(5, 20) * 1e3
-    d = knn.l2_distances_no_loop(x, x.clone())
+    d = distances.l2_distances_no_loop(x, x.clone())
     assert torch.isfinite(d).all() and (d >= 0).all()
     # Self-distances are cancellation noise only: sqrt(eps * ||a||^2) ~ 1e-4 of the scale here.
     assert d.diagonal().max() < 1e-3 * d.max()
@@ -160,15 +160,15 @@ def test_bad_input_is_a_user_error():
     x, train = _points(4, 6, 3, torch.float32)
     labels = torch.arange(6) % 2
     with pytest.raises(UserError, match=r"\(N, D\).*got shapes \(4, 3, 1\)"):
-        knn.l2_distances_no_loop(x[..., None], train)
+        distances.l2_distances_no_loop(x[..., None], train)
     with pytest.raises(UserError, match="same feature size D, got 2 and 3"):
-        knn.pairwise_distances(x[:, :2], train)
+        distances.pairwise_distances(x[:, :2], train)
     with pytest.raises(UserError, match="dtype and device"):
-        knn.pairwise_distances(x.double(), train)
+        distances.pairwise_distances(x.double(), train)
     with pytest.raises(UserError, match="metric must be one of"):
-        knn.pairwise_distances(x, train, metric="cosine")
+        distances.pairwise_distances(x, train, metric="cosine")
     with pytest.raises(UserError, match="form must be one of"):
-        knn.pairwise_distances(x, train, form="three_loops")
+        distances.pairwise_distances(x, train, form="three_loops")
     with pytest.raises(UserError, match="k=7 is larger than the training set \\(6 points\\)"):
         knn.knn_predict(x, train, labels, k=7)
     with pytest.raises(UserError, match=r"labels of shape \(6,\).*got \(5,\)"):
