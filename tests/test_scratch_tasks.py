@@ -169,5 +169,5 @@ def test_scratch_tasks_reject_what_they_cannot_honour(tmp_path: Path) -> None:
         )
     with pytest.raises(UserError, match="train.amp must be 'none'"):
         run_recipe(load_recipe("svm-fmnist", [*DIGITS, "train.amp=bf16"]), out=tmp_path / "c")
-    with pytest.raises(UserError, match="image-classifier model"):
+    with pytest.raises(UserError, match="of kind image-classifier"):
         load_recipe("twolayer-scratch-fmnist", ["model.name=mlp"])

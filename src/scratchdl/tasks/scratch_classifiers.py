@@ -34,40 +34,21 @@ from scratchdl.scratch import optim as scratch_optim
 from scratchdl.scratch.linear import add_bias_column
 from scratchdl.tasks import register_task
 from scratchdl.tasks.common import IMAGE_DATA
+from scratchdl.train.optim import TORCH_OPTIMIZERS, hyperparameters
 from scratchdl.train.task import Task
 
 # the image data table without image_size: these models take the data's own size
 FLAT_DATA = {k: v for k, v in IMAGE_DATA.items() if k != "image_size"}
 TIES = ("nearest", "smallest")
-TORCH_OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-}
 
 
 def dict_optimizer(params: Mapping[str, Tensor], ocfg: dict[str, Any]) -> Any:
     """The [optimizer] over a dict of hand-written tensors: a DictOptimizer whose step takes
     a dict of gradients (scratchdl.scratch.optim; torch.optim's class with impl = "torch")."""
-    name, impl = ocfg["name"], ocfg["impl"]
-    if name not in TORCH_OPTIMIZERS:
-        raise UserError(f"unknown optimizer.name {name!r} (allowed: {', '.join(TORCH_OPTIMIZERS)})")
-    if ocfg["lr"] <= 0:
-        raise UserError(f"optimizer.lr must be > 0, got {ocfg['lr']}")
-    hp: dict[str, Any] = {"lr": ocfg["lr"], "weight_decay": ocfg["weight_decay"]}
-    if name == "sgd":
-        hp.update(momentum=ocfg["momentum"], nesterov=ocfg["nesterov"])
-    elif name in ("adam", "adamw"):
-        hp["betas"] = tuple(ocfg["betas"])
-    elif name == "rmsprop":
-        hp["momentum"] = ocfg["momentum"]
-    if impl == "scratch":
-        return scratch_optim.build_optimizer(name, params, **hp)
-    if impl == "torch":
-        return scratch_optim.DictOptimizer(TORCH_OPTIMIZERS[name], params, **hp)
-    raise UserError(f"optimizer.impl must be torch or scratch, got {impl!r}")
+    hp = {**hyperparameters(ocfg), "weight_decay": ocfg["weight_decay"]}
+    if ocfg["impl"] == "scratch":
+        return scratch_optim.build_optimizer(ocfg["name"], params, **hp)
+    return scratch_optim.DictOptimizer(TORCH_OPTIMIZERS[ocfg["name"]], params, **hp)
 
 
 def _check_optimizer(cfg: dict[str, Any], task: str) -> None:

@@ -53,21 +53,24 @@ def param_groups(
     return [g for g in out if g["params"]]
 
 
-def build_optimizer(
-    params: nn.Module | Iterable[Any], cfg: dict[str, Any]
-) -> torch.optim.Optimizer:
-    """The optimizer cfg describes over `params` (a module, tensors or param-group dicts)."""
-    name, lr, wd = cfg["name"], cfg["lr"], cfg["weight_decay"]
-    impl = cfg.get("impl", "torch")
+TORCH_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+}
+
+
+def hyperparameters(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments [optimizer] gives its optimizer (name, impl and lr checked)."""
+    name, lr, impl = cfg["name"], cfg["lr"], cfg.get("impl", "torch")
     if name not in OPTIMIZERS:
         raise UserError(f"unknown optimizer.name {name!r} (allowed: {', '.join(OPTIMIZERS)})")
     if impl not in IMPLS:
         raise UserError(f"optimizer.impl must be one of {', '.join(IMPLS)}, got {impl!r}")
     if lr <= 0:
         raise UserError(f"optimizer.lr must be > 0, got {lr}")
-    groups = param_groups(params, wd, bool(cfg.get("no_decay_bias_norm", False)))
-    if not groups:
-        raise UserError("the optimizer got no trainable parameters: check which layers are frozen")
     hp: dict[str, Any] = {"lr": lr}
     if name == "sgd":
         hp.update(momentum=cfg["momentum"], nesterov=cfg["nesterov"])
@@ -75,16 +78,20 @@ def build_optimizer(
         hp["betas"] = tuple(cfg["betas"])
     elif name == "rmsprop":
         hp["momentum"] = cfg["momentum"]
-    if impl == "scratch":
-        return scratch_optim.build_optimizer(name, groups, **hp)
-    cls = {
-        "sgd": torch.optim.SGD,
-        "adam": torch.optim.Adam,
-        "adamw": torch.optim.AdamW,
-        "rmsprop": torch.optim.RMSprop,
-        "adagrad": torch.optim.Adagrad,
-    }[name]
-    return cls(groups, **hp)
+    return hp
+
+
+def build_optimizer(
+    params: nn.Module | Iterable[Any], cfg: dict[str, Any]
+) -> torch.optim.Optimizer:
+    """The optimizer cfg describes over `params` (a module, tensors or param-group dicts)."""
+    hp = hyperparameters(cfg)
+    groups = param_groups(params, cfg["weight_decay"], bool(cfg.get("no_decay_bias_norm", False)))
+    if not groups:
+        raise UserError("the optimizer got no trainable parameters: check which layers are frozen")
+    if cfg.get("impl", "torch") == "scratch":
+        return scratch_optim.build_optimizer(cfg["name"], groups, **hp)
+    return TORCH_OPTIMIZERS[cfg["name"]](groups, **hp)
 
 
 def schedule_factor(cfg: dict[str, Any], steps_per_epoch: int, total_steps: int):
