@@ -191,7 +191,9 @@ class RNNLMTask(_SequenceTask):
     def train_batches(self, epoch: int):
         for _ in range(self.steps):
             yield self._next_batch()
-        # the epoch is over (every rank gets here): all rows' state, for the checkpoint
+
+    def end_train_epoch(self, epoch: int) -> None:
+        """Every rank's carried state, for the checkpoint (a collective: all ranks call it)."""
         self.carried_all = _to_device(_gather_rows(self.carried), "cpu")
 
     def training_step(self, batch: Any, step: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ epoch's metrics are final. Killed at any moment and resumed, a CPU run ends bit-
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -161,15 +162,13 @@ class Engine:
         count = torch.zeros(4, dtype=torch.float64)  # examples, tokens, batches, log weight
         lr_used = self._lrs()
         bar = progress(
-            task.train_batches(epoch),
+            itertools.islice(task.train_batches(epoch), steps),  # never a batch too many
             total=steps,
             desc=f"epoch {epoch}/{epochs}",
             enabled=self.show_progress and dist.is_main_process(),
         )
         start = time.perf_counter()
         for i, batch in enumerate(bar):
-            if i >= steps:
-                break
             batch = to_device(batch, self.device, self.channels_last)
             boundary = (i + 1) % self.accumulate == 0 or i + 1 == steps
             if not task.manual_optimization and (i % self.accumulate == 0):
@@ -202,6 +201,7 @@ class Engine:
             if loss is not None:
                 show(bar, loss=f"{float(loss.detach() if torch.is_tensor(loss) else loss):.4f}")
         elapsed = time.perf_counter() - start
+        task.end_train_epoch(epoch)
         for v in [*sums.values(), count]:
             dist.all_reduce_sum(v)
         examples, tokens, weight = float(count[0]), float(count[1]), float(count[3])

@@ -140,6 +140,10 @@ class Task:
         """
         raise NotImplementedError
 
+    def end_train_epoch(self, epoch: int) -> None:
+        """Called on every rank after an epoch's last training step, before validation
+        (e.g. gather per-rank state that the checkpoint must hold)."""
+
     def batch_size(self, batch: Any) -> tuple[int, int]:
         """(examples, tokens) in a batch, for throughput; tokens 0 when not a sequence task."""
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
