@@ -261,6 +261,7 @@ def run_recipe(
     try:
         with _sigterm_as_interrupt():
             final = train(ctx)
+        world = dist.world_size()
     except KeyboardInterrupt:
         # under torchrun a SIGTERM means another process failed: the run failed
         if dist.launched_by_torchrun():
@@ -271,6 +272,8 @@ def run_recipe(
     except BaseException as e:
         finish("failed", failure=one_line(e))
         raise
+    finally:
+        dist.shutdown()  # leave the process group (a no-op in one process)
     if metric not in final:
         error = UserError(
             f"recipe {cfg['recipe']}: task produced no {metric!r} (has {sorted(final)})"
@@ -291,7 +294,7 @@ def run_recipe(
         "wall_seconds": round(time.perf_counter() - start, 1),
         "run_dir": str(run_dir.resolve()),
         "final": final,
-        "world_size": dist.world_size(),
+        "world_size": world,
     }
     finish("completed", headline_value=value, summary=summary)
     return summary
