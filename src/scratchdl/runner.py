@@ -136,7 +136,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     return engine.fit(resume=ctx.resuming)
 
 
-def _resume_row(store: RunStore, cfg: Config, run_dir: Path, metric: str) -> str:
+def _resume_row(store: RunStore, cfg: Config, run_dir: Path) -> str:
     """The store row a resume of `run_dir` writes to.
 
     An unfinished run of this very directory continues in its own row (its config updated to
@@ -156,19 +156,25 @@ def _resume_row(store: RunStore, cfg: Config, run_dir: Path, metric: str) -> str
         store.resume_run(old_id, config=cfg)
         return old_id
     run_id = old_id if old is None else _fresh_id(cfg)  # None: a run from another store
+    _start_row(store, cfg, run_dir, run_id, parent_id=None if old is None else old_id)
+    if run_id != old_id:
+        meta.update(run_id=run_id, parent_id=old_id)
+        (run_dir / "meta.json").write_text(json.dumps(meta))
+    return run_id
+
+
+def _start_row(
+    store: RunStore, cfg: Config, run_dir: Path, run_id: str, parent_id: str | None = None
+) -> None:
     store.start_run(
         recipe=cfg["recipe"],
         config=cfg,
         seed=cfg["train"]["seed"],
         run_dir=str(run_dir.resolve()),
-        headline_metric=metric,
+        headline_metric=cfg["target"]["metric"],
         run_id=run_id,
-        parent_id=None if old is None else old_id,
+        parent_id=parent_id,
     )
-    if run_id != old_id:
-        meta.update(run_id=run_id, parent_id=old_id)
-        (run_dir / "meta.json").write_text(json.dumps(meta))
-    return run_id
 
 
 def _fresh_id(cfg: Config) -> str:
@@ -189,22 +195,14 @@ def _register(
     cfg: Config, store: RunStore, out: str | Path | None, resume: str | Path | None
 ) -> tuple[str, Path]:
     """Create (or reopen, with `resume`) the run directory and its store row."""
-    metric = cfg["target"]["metric"]
     if resume is not None:
         run_dir = Path(resume)
-        run_id = _resume_row(store, cfg, run_dir, metric)
+        run_id = _resume_row(store, cfg, run_dir)
         (run_dir / "config.toml").write_text(dumps_toml(cfg))  # --epochs may have grown
         return run_id, run_dir
     run_id = _fresh_id(cfg)
     run_dir = _new_run_dir(cfg, out, run_id)
-    store.start_run(
-        recipe=cfg["recipe"],
-        config=cfg,
-        seed=cfg["train"]["seed"],
-        run_dir=str(run_dir.resolve()),
-        headline_metric=metric,
-        run_id=run_id,
-    )
+    _start_row(store, cfg, run_dir, run_id)
     (run_dir / "config.toml").write_text(dumps_toml(cfg))
     meta = {"run_id": run_id, "recipe": cfg["recipe"], "label": run_label(cfg)}
     (run_dir / "meta.json").write_text(json.dumps(meta))

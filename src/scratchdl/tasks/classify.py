@@ -40,6 +40,20 @@ def evaluate_classifier(
     return {m.name: m.compute() for m in metrics}
 
 
+def classifier_step(
+    model: nn.Module, batch: Any, augment: Any, metric_names: list[str]
+) -> dict[str, Any]:
+    """One training batch of an image classifier: (augmented) cross-entropy, batch accuracy."""
+    x, y = batch
+    if augment is not None:
+        x = augment(x)
+    logits = model(x)
+    out = {"loss": F.cross_entropy(logits, y)}
+    if "accuracy" in metric_names:
+        out["accuracy"] = (logits.detach().argmax(1) == y).float().mean()
+    return out
+
+
 @register_task("classify")
 class Classify(Task):
     defaults = {"data": IMAGE_DATA, "augment": AUGMENT, "train": {"metrics": ["accuracy"]}}
@@ -105,15 +119,7 @@ class Classify(Task):
         return iter(self.loader)
 
     def training_step(self, batch: Any, step: int) -> dict[str, Any]:
-        x, y = batch
-        if self.augment is not None:
-            x = self.augment(x)
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
-        out = {"loss": loss}
-        if "accuracy" in self.metric_names:
-            out["accuracy"] = (logits.detach().argmax(1) == y).float().mean()
-        return out
+        return classifier_step(self.model, batch, self.augment, self.metric_names)
 
     def _loader(self, split: str) -> TensorLoader:
         part = getattr(self.splits, split)

@@ -24,13 +24,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from scratchdl.data import TensorLoader, TensorSplit
 from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
 from scratchdl.tasks import register_task
-from scratchdl.tasks.classify import evaluate_classifier
+from scratchdl.tasks.classify import classifier_step, evaluate_classifier
 from scratchdl.tasks.common import AUGMENT, IMAGE_DATA
 from scratchdl.train import distributed as dist
 from scratchdl.train.augment import build_augment
@@ -248,14 +247,7 @@ class Transfer(Task):
         return iter(self.loader)
 
     def training_step(self, batch: Any, step: int) -> dict[str, Any]:
-        x, y = batch
-        if self.augment is not None:
-            x = self.augment(x)
-        logits = self.model(x)
-        out = {"loss": F.cross_entropy(logits, y)}
-        if "accuracy" in self.metric_names:
-            out["accuracy"] = (logits.detach().argmax(1) == y).float().mean()
-        return out
+        return classifier_step(self.model, batch, self.augment, self.metric_names)
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, split: str) -> dict[str, float]:

@@ -29,6 +29,7 @@ from torch import nn
 from scratchdl.data import DatasetInfo
 from scratchdl.data.splits import raw_arrays, stratified_split
 from scratchdl.errors import UserError
+from scratchdl.models.pretrained import EFFICIENTNET_OPTIONS
 from scratchdl.vision.efficientnet import (
     FEATURE_DIM,
     ImageNetInput,
@@ -42,7 +43,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 MODES = ("frozen", "finetune", "scratch")
 MODEL_NAME = "efficientnet-lite0"
-MODEL_OPTIONS = {"dropout": 0.2, "drop_connect": 0.2, "bn_momentum": 0.1}
+MODEL_OPTIONS = EFFICIENTNET_OPTIONS  # the registry entry's options
 TRANSFER_DEFAULTS = {
     "mode": "all",  # frozen, finetune, scratch, or all (the three in sequence)
     "train_per_class": 100,  # labelled training images per class
@@ -50,12 +51,6 @@ TRANSFER_DEFAULTS = {
     "backbone_lr_factor": 0.1,  # finetune: backbone lr = optimizer.lr * this
     "frozen_epochs": 30,  # epochs of the head on frozen features (cheap); others: train.epochs
 }
-
-
-def model_options(name: str) -> dict[str, Any]:
-    if name != MODEL_NAME:
-        raise UserError(f"the transfer task's model.name must be {MODEL_NAME!r}, got {name!r}")
-    return dict(MODEL_OPTIONS)
 
 
 # ----------------------------------------------------------------------------- data
