@@ -68,7 +68,7 @@ def test_two_concurrent_compares_train_each_seed_once(tiny_recipe: Path, tmp_pat
         for i in range(2)
     ]
     outs = [p.communicate(timeout=600) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    assert all(p.returncode == 0 for p in procs), "\n".join(err for _, err in outs)
     runs = RunStore().runs()
     assert sorted(r["seed"] for r in runs) == [0, 1] and {r["status"] for r in runs} == {
         "completed"

@@ -211,7 +211,7 @@ class StoreConnection:
             return
         with self._connect() as conn:
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = _switch_to_wal(conn)
                 if mode.lower() != "wal":
                     raise UserError(
                         f"results store {self.path} cannot use WAL mode (got {mode!r}); "
@@ -234,3 +234,16 @@ class StoreConnection:
                 f"results store {self.path} has schema version {version}, this scratchdl "
                 f"reads up to {SCHEMA_VERSION}; upgrade scratchdl or use another SCRATCHDL_RUNS"
             )
+
+
+def _switch_to_wal(conn: sqlite3.Connection, attempts: int = 100) -> str:
+    """PRAGMA journal_mode = WAL, retried: on a brand-new store opened by several processes at
+    once the switch can fail with "database is locked" without waiting on the busy timeout."""
+    for attempt in range(attempts):
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
