@@ -5,6 +5,7 @@ anchors  multibox_prior (s + r - 1 anchors per pixel), multiscale_anchors
 assign   assign_anchors (greedy + threshold), encode/decode_offsets, multibox_target,
          multibox_detection (the book's SSD rules)
 nms      nms, batched_nms (torchvision.ops.nms / batched_nms, same kept indices)
+roi      roi_pool, roi_align (torchvision.ops, outputs and gradients)
 """
 
 from scratchdl.vision.detection.anchors import anchor_shapes, multibox_prior, multiscale_anchors
@@ -24,6 +25,7 @@ from scratchdl.vision.detection.boxes import (
     generalized_box_iou,
 )
 from scratchdl.vision.detection.nms import batched_nms, nms
+from scratchdl.vision.detection.roi import roi_align, roi_pool
 
 __all__ = [
     "anchor_shapes",
@@ -42,4 +44,6 @@ __all__ = [
     "multibox_target",
     "multiscale_anchors",
     "nms",
+    "roi_align",
+    "roi_pool",
 ]
