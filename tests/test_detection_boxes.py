@@ -309,3 +309,25 @@ def test_batched_nms_equals_torchvision() -> None:
 def test_nms_bad_shapes() -> None:
     with pytest.raises(UserError, match=r"scores must be \[3\]"):
         nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
+
+
+def test_draw_boxes_writes_png_and_pdf(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.pyplot as plt
+
+    from scratchdl.vision.detection.draw import draw_boxes
+
+    kept: list = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    image = torch.rand(3, 40, 60)
+    anchors = multibox_prior((2, 3), [0.5, 0.25], [1.0, 2.0])  # normalized, 6 pixels x 3
+    paths = draw_boxes(image, anchors[:3], tmp_path / "anchors", labels=["a", "b", "c"],
+                       normalized=True)  # fmt: skip
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
+    ax = kept[0].axes[0]
+    rects = [p for p in ax.patches if isinstance(p, plt.Rectangle)]
+    assert len(rects) == 3 and [t.get_text() for t in ax.texts] == ["a", "b", "c"]
+    x1, y1, x2, y2 = anchors[0].tolist()  # normalized -> pixels of the 60 x 40 image
+    assert rects[0].get_xy() == pytest.approx((x1 * 60, y1 * 40))
+    assert rects[0].get_width() == pytest.approx((x2 - x1) * 60)
+    with pytest.raises(UserError, match="2 labels for 3 boxes"):
+        draw_boxes(image, anchors[:3], tmp_path / "x", labels=["a", "b"])
