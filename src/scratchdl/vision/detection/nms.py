@@ -10,6 +10,8 @@ Vectorized without a loop over boxes: the sorted boxes are taken in blocks of `b
 is first cleared against every box kept so far (one IoU matrix), then resolved inside itself
 by iterating keep_j = not any(keep_i and IoU_ij > t for i < j) to its fixed point (each pass
 fixes at least one more box, in practice a handful of passes). Memory is block x (kept).
+The work is the same O(N x kept) IoU pairs as torchvision's C++ loop, in tensor form; the
+block size (256) was the fastest of 256..2048 on 1k and 10k boxes on a 1-thread CPU.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ def _check(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor | None)
 
 def _suppressed_within(over: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
     """Keep mask of one block: over[i, j] = box i would suppress box j (i < j only)."""
+    by = over.T.to(torch.float32).contiguous()  # by[j, i]: j is suppressed by i; rows for a matvec
     keep = alive.clone()
     while True:
-        new = alive & ~(over & keep[:, None]).any(dim=0)
+        new = alive & ((by @ keep.to(torch.float32)) == 0)
         if torch.equal(new, keep):
             return keep
         keep = new
@@ -44,7 +47,7 @@ def nms(
     scores: torch.Tensor,
     iou_threshold: float,
     idxs: torch.Tensor | None = None,
-    block: int = 1024,
+    block: int = 256,
 ) -> torch.Tensor:
     """Indices of the boxes kept, by falling score. With idxs (a class per box) boxes of
     different classes never suppress each other (that is batched_nms)."""
