@@ -46,7 +46,7 @@ def timed(fn, repeats: int) -> float:
 
 def report(name: str, ours: float, twin: float, twin_name: str = "twin") -> None:
     print(f"{name:<46} ours {ours * 1e3:9.2f} ms   {twin_name} {twin * 1e3:10.2f} ms   "
-          f"ratio {ours / twin:6.2f}x")  # fmt: skip
+          f"ratio {ours / twin:.3g}x")  # fmt: skip
 
 
 def boxes_for(n: int, layout: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

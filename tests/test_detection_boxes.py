@@ -331,3 +331,16 @@ def test_draw_boxes_writes_png_and_pdf(tmp_path, monkeypatch: pytest.MonkeyPatch
     assert rects[0].get_width() == pytest.approx((x2 - x1) * 60)
     with pytest.raises(UserError, match="2 labels for 3 boxes"):
         draw_boxes(image, anchors[:3], tmp_path / "x", labels=["a", "b"])
+
+
+def test_readme_detection_example_runs(capsys: pytest.CaptureFixture) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (block,) = [b for b in blocks if "scratchdl.vision.detection" in b]
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own README
+    out = capsys.readouterr().out
+    positives = re.match(r"\[([\d, ]+)\] torch.Size\(\[2, 80, 6\]\)", out)
+    assert positives, out  # the dog has anchors of its own (at least one positive)
