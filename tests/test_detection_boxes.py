@@ -246,6 +246,21 @@ def test_multibox_detection_book_example() -> None:
     torch.testing.assert_close(out[0, 1, 2:], anchors[3])
     with pytest.raises(UserError, match="offsets must be"):
         multibox_detection(probs, torch.zeros(1, 12), anchors)
+    with pytest.raises(UserError, match="nms_impl"):
+        multibox_detection(probs, offsets, anchors, nms_impl="fast")
+
+
+def test_multibox_detection_torchvision_nms_gives_the_same_rows() -> None:
+    gen = torch.Generator().manual_seed(9)
+    anchors = multibox_prior((8, 8), [0.3, 0.15], [1.0, 2.0, 0.5])
+    probs = torch.softmax(torch.randn(3, 4, len(anchors), generator=gen), dim=1)
+    offsets = torch.randn(3, len(anchors) * 4, generator=gen) * 0.5
+    ours = multibox_detection(probs, offsets, anchors, 0.4)
+    assert torch.equal(
+        ours, multibox_detection(probs, offsets, anchors, 0.4, nms_impl="torchvision")
+    )
+    assert (ours[..., 0] >= 0).sum() > 10  # some boxes survive, some are suppressed
+    assert (ours[..., 0] == -1).sum() > 10
 
 
 def plain_nms(boxes: torch.Tensor, scores: torch.Tensor, t: float) -> list[int]:
