@@ -87,6 +87,8 @@ def test_check_boxes_one_line_errors() -> None:
         check_boxes(torch.tensor([[0.0, float("nan"), 1, 1]]))
     with pytest.raises(UserError, match=r"\[\.\.\., 4\]"):
         check_boxes(torch.zeros(3, 5))
+    with pytest.raises(UserError, match=r"boxes2 must be \[N, 4\].*got \(3, 5\)"):
+        box_iou(ok, torch.zeros(3, 5))
 
 
 def book_multibox_prior(fh: int, fw: int, sizes: list[float], ratios: list[float]) -> list:

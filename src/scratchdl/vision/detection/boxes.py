@@ -60,6 +60,11 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
 def _inter_union(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[N, M] intersection and union areas, one coordinate at a time (no [N, M, 2] copies:
     this is NMS's inner loop)."""
+    for name, b in (("boxes1", boxes1), ("boxes2", boxes2)):
+        if b.ndim != 2 or b.shape[1] != 4:
+            raise UserError(
+                f"box_iou: {name} must be [N, 4] (x1, y1, x2, y2), got {tuple(b.shape)}"
+            )
     ax1, ay1, ax2, ay2 = (boxes1[:, k, None] for k in range(4))
     bx1, by1, bx2, by2 = (boxes2[None, :, k] for k in range(4))
     w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp_(min=0)
