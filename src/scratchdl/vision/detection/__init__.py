@@ -1,0 +1,45 @@
+"""Object detection machinery from scratch, each piece proven equal to its twin in the tests.
+
+boxes    corner <-> centre, box_iou, generalized_box_iou, check_boxes (torchvision.ops)
+anchors  multibox_prior (s + r - 1 anchors per pixel), multiscale_anchors
+assign   assign_anchors (greedy + threshold), encode/decode_offsets, multibox_target,
+         multibox_detection (the book's SSD rules)
+nms      nms, batched_nms (torchvision.ops.nms / batched_nms, same kept indices)
+"""
+
+from scratchdl.vision.detection.anchors import anchor_shapes, multibox_prior, multiscale_anchors
+from scratchdl.vision.detection.assign import (
+    assign_anchors,
+    decode_offsets,
+    encode_offsets,
+    multibox_detection,
+    multibox_target,
+)
+from scratchdl.vision.detection.boxes import (
+    box_area,
+    box_center_to_corner,
+    box_corner_to_center,
+    box_iou,
+    check_boxes,
+    generalized_box_iou,
+)
+from scratchdl.vision.detection.nms import batched_nms, nms
+
+__all__ = [
+    "anchor_shapes",
+    "assign_anchors",
+    "batched_nms",
+    "box_area",
+    "box_center_to_corner",
+    "box_corner_to_center",
+    "box_iou",
+    "check_boxes",
+    "decode_offsets",
+    "encode_offsets",
+    "generalized_box_iou",
+    "multibox_detection",
+    "multibox_prior",
+    "multibox_target",
+    "multiscale_anchors",
+    "nms",
+]
