@@ -5,6 +5,8 @@ anchors  multibox_prior (s + r - 1 anchors per pixel), multiscale_anchors
 assign   assign_anchors (greedy + threshold), encode/decode_offsets, multibox_target,
          multibox_detection (the book's SSD rules)
 nms      nms, batched_nms (torchvision.ops.nms / batched_nms, same kept indices)
+roi      roi_pool, roi_align (torchvision.ops, outputs and gradients)
+metrics  coco_map (pycocotools COCOeval), voc_ap (the VOC devkit rule, all-point AP)
 """
 
 from scratchdl.vision.detection.anchors import anchor_shapes, multibox_prior, multiscale_anchors
@@ -23,17 +25,21 @@ from scratchdl.vision.detection.boxes import (
     check_boxes,
     generalized_box_iou,
 )
+from scratchdl.vision.detection.metrics import average_precision, coco_map, voc_ap
 from scratchdl.vision.detection.nms import batched_nms, nms
+from scratchdl.vision.detection.roi import roi_align, roi_pool
 
 __all__ = [
     "anchor_shapes",
     "assign_anchors",
+    "average_precision",
     "batched_nms",
     "box_area",
     "box_center_to_corner",
     "box_corner_to_center",
     "box_iou",
     "check_boxes",
+    "coco_map",
     "decode_offsets",
     "encode_offsets",
     "generalized_box_iou",
@@ -42,4 +48,7 @@ __all__ = [
     "multibox_target",
     "multiscale_anchors",
     "nms",
+    "roi_align",
+    "roi_pool",
+    "voc_ap",
 ]
