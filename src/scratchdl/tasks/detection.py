@@ -175,11 +175,13 @@ class Detect(Task):
         preds, truth, _ = self.predict(split)
         det = self.cfg["detect"]
         n = min(det["figure_images"], len(preds))
-        images, _ = self._prepare(self.splits[split][0][:n], [])
-        shown = [p[p[:, 1] >= det["figure_score"]].numpy() for p in preds[:n]]
-        box_grid((images * 255).round().byte().numpy(), [t.numpy() for t in truth[:n]],
-                 self.classes, self.run.run_dir / f"predictions_{split}", shown,
-                 title=f"{split}: predictions (score >= {det['figure_score']}) and truth (dashed)")
+        if n > 0:
+            images, _ = self._prepare(self.splits[split][0][:n], [])
+            shown = [p[p[:, 1] >= det["figure_score"]].numpy() for p in preds[:n]]
+            box_grid((images * 255).round().byte().numpy(), [t.numpy() for t in truth[:n]],
+                     self.classes, self.run.run_dir / f"predictions_{split}", shown,
+                     title=f"{split}: predictions (score >= {det['figure_score']}) "
+                     "and truth (dashed)")
         curves = evaluate_detections(preds, truth, len(self.classes))["_curves"]
         pr_curves({self.classes[c]: v for c, v in curves.items()},
                   self.run.run_dir / f"pr_{split}", title=f"{split}: precision-recall, IoU 0.5")
