@@ -3,7 +3,7 @@
 Backbone: the zoo's ResNet (models/resnet.py: stem, layer1..3, trained from scratch); layer3
 (stride 16) is upsampled and added to layer2 (stride 8) through 1x1 convs, one feature map
 of stride 8. RPN: a 3x3 conv, then per pixel objectness and offsets for multi-scale anchors
-(sizes `anchor_sizes` of the image side, ratios 1, 2, 0.5, combined as multibox_prior).
+(sizes `anchor_sizes`, percent of the image side, ratios 1, 2, 0.5, combined as multibox_prior).
 RPN training: anchors with IoU >= 0.7 (and each object's best anchor) are positive, < 0.3
 negative, the rest ignored; `rpn_batch` of them sampled per image, half positive at most.
 Proposals: decoded, clipped, the top `pre_nms` by objectness, NMS 0.7, the best `post_nms`.
@@ -177,6 +177,8 @@ class FasterRCNN(nn.Module):
 
 @register_model("fasterrcnn", kind="detector")
 def fasterrcnn(*, num_classes: int, width: float = 0.5, layers: list[int] = [1, 1, 1],  # noqa: B006
-               anchor_sizes: list[float] = [0.1, 0.2, 0.4, 0.7]) -> nn.Module:  # noqa: B006
-    """Faster R-CNN: ResNet (zoo) features at stride 8, RPN, RoI align, box head."""
-    return FasterRCNN(num_classes, width, layers, anchor_sizes)
+               anchor_sizes: list[int] = [10, 20, 40, 70]) -> nn.Module:  # noqa: B006
+    """Faster R-CNN: ResNet (zoo) features at stride 8, RPN, RoI align, box head.
+
+    anchor_sizes: anchor sides in percent of the image side (multibox_prior's sizes x 100)."""
+    return FasterRCNN(num_classes, width, layers, [s / 100 for s in anchor_sizes])

@@ -1,9 +1,9 @@
 """A YOLO-style single-stage detector (YOLOv2/v3 in small): one grid, anchors per cell.
 
 A conv-BN-LeakyReLU backbone reduces the image by 8 (a 16 x 16 grid for 128 pixels) and two
-dilated 3x3 convs widen the view; a 1x1 conv predicts, for each cell and each of the anchor
-shapes `anchors` (pixels), objectness, class logits and a box: centre = (cell + sigmoid(t_xy))
-* stride, size = anchor * exp(t_wh).
+dilated 3x3 convs widen the view; a 1x1 conv predicts, for each cell and each of the square
+anchors (`anchors`: sides in pixels), objectness, class logits and a box:
+centre = (cell + sigmoid(t_xy)) * stride, size = anchor * exp(t_wh).
 
 Targets (YOLOv2's rule): an object belongs to the cell holding its centre and to the anchor
 whose shape fits it best (IoU of centred boxes); later objects win a collision. Losses, each
@@ -118,6 +118,6 @@ class YOLO(nn.Module):
 
 @register_model("yolo", kind="detector")
 def yolo(*, num_classes: int, width: int = 32,
-         anchors: list[list[float]] = [[14, 14], [30, 30], [62, 62]]) -> nn.Module:  # noqa: B006
-    """YOLO-style single-stage detector: stride-8 grid, anchor shapes in pixels."""
-    return YOLO(num_classes, anchors, width)
+         anchors: list[int] = [14, 30, 62]) -> nn.Module:  # noqa: B006
+    """YOLO-style single-stage detector: stride-8 grid, square anchors (sides in pixels)."""
+    return YOLO(num_classes, [[float(a), float(a)] for a in anchors], width)

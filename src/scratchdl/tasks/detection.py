@@ -162,9 +162,12 @@ class Detect(Task):
         return {**{k: v for k, v in metrics.items() if not k.startswith("_")}, **extra}
 
     def test(self) -> dict[str, float]:
-        """Final numbers on the test split (if the set has one) and the figures."""
+        """Final numbers on the test split and the figures. A set without a test split
+        (bananas: 1000 train / 100 val, as the book's) reports its validation split, which
+        the book uses as its held-out set too (no model selection is done on it)."""
         self.write_figures("val")
-        return {f"test_{k}": v for k, v in self.evaluate("test").items()}
+        split = "test" if "test" in self.splits else "val"
+        return {f"test_{k}": v for k, v in self.evaluate(split).items()}
 
     def write_figures(self, split: str) -> None:
         """predictions_<split>.png/pdf (boxes with class and score) and pr_<split>.png/pdf."""
