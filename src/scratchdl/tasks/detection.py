@@ -40,7 +40,7 @@ DETECT: dict[str, Any] = {
     "nms_threshold": 0.5,
     "max_detections": 100,  # per image, best first (COCO's maxDets)
     "figure_images": 8,  # validation images in the prediction figure
-    "figure_score": 0.5,  # predictions drawn in the figure: score at least this
+    "figure_score": 0.3,  # predictions drawn in the figure: score at least this
 }
 
 
