@@ -166,10 +166,11 @@ class FasterRCNN(nn.Module):
         for p in props:
             pr, bx = probs[start : start + len(p)], boxes[start : start + len(p)]
             start += len(p)
-            score, cls = pr.flatten(), torch.arange(self.num_classes).repeat(len(p))
+            score = pr.flatten()
+            cls = torch.arange(self.num_classes, device=score.device).repeat(len(p))
             bx = bx.repeat_interleave(self.num_classes, 0)
             ok = score >= min_score
-            score, cls, bx = score[ok], cls[ok].to(score.device), bx[ok]
+            score, cls, bx = score[ok], cls[ok], bx[ok]
             keep = batched_nms(bx, score, cls, nms_threshold)[:max_detections]
             result.append(torch.cat([cls[keep, None].float(), score[keep, None], bx[keep]], 1))
         return result
