@@ -114,6 +114,13 @@ class ProceduralDetection(DatasetSpec):
     def fetch(self) -> str:
         if load_verified_npz(self.cache_file) is not None:
             return f"{self.name}: present at {self.cache_file} (SHA-256 verified)"
+        try:
+            import skimage.data  # noqa: F401  (the textures and photos the scenes are made of)
+        except ImportError:
+            raise UserError(
+                f"{self.name} is rendered from scikit-image's bundled images, and scikit-image "
+                "is not installed: run `pip install 'scratchdl[data]'`"
+            ) from None
         from scratchdl.data.procedural import render_set
 
         arrays = {}
