@@ -87,6 +87,8 @@ def test_check_boxes_one_line_errors() -> None:
         check_boxes(torch.tensor([[0.0, float("nan"), 1, 1]]))
     with pytest.raises(UserError, match=r"\[\.\.\., 4\]"):
         check_boxes(torch.zeros(3, 5))
+    with pytest.raises(UserError, match=r"boxes2 must be \[N, 4\].*got \(3, 5\)"):
+        box_iou(ok, torch.zeros(3, 5))
 
 
 def book_multibox_prior(fh: int, fw: int, sizes: list[float], ratios: list[float]) -> list:
@@ -246,6 +248,21 @@ def test_multibox_detection_book_example() -> None:
     torch.testing.assert_close(out[0, 1, 2:], anchors[3])
     with pytest.raises(UserError, match="offsets must be"):
         multibox_detection(probs, torch.zeros(1, 12), anchors)
+    with pytest.raises(UserError, match="nms_impl"):
+        multibox_detection(probs, offsets, anchors, nms_impl="fast")
+
+
+def test_multibox_detection_torchvision_nms_gives_the_same_rows() -> None:
+    gen = torch.Generator().manual_seed(9)
+    anchors = multibox_prior((8, 8), [0.3, 0.15], [1.0, 2.0, 0.5])
+    probs = torch.softmax(torch.randn(3, 4, len(anchors), generator=gen), dim=1)
+    offsets = torch.randn(3, len(anchors) * 4, generator=gen) * 0.5
+    ours = multibox_detection(probs, offsets, anchors, 0.4)
+    assert torch.equal(
+        ours, multibox_detection(probs, offsets, anchors, 0.4, nms_impl="torchvision")
+    )
+    assert (ours[..., 0] >= 0).sum() > 10  # some boxes survive, some are suppressed
+    assert (ours[..., 0] == -1).sum() > 10
 
 
 def plain_nms(boxes: torch.Tensor, scores: torch.Tensor, t: float) -> list[int]:
@@ -309,3 +326,38 @@ def test_batched_nms_equals_torchvision() -> None:
 def test_nms_bad_shapes() -> None:
     with pytest.raises(UserError, match=r"scores must be \[3\]"):
         nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
+
+
+def test_draw_boxes_writes_png_and_pdf(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.pyplot as plt
+
+    from scratchdl.vision.detection.draw import draw_boxes
+
+    kept: list = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    image = torch.rand(3, 40, 60)
+    anchors = multibox_prior((2, 3), [0.5, 0.25], [1.0, 2.0])  # normalized, 6 pixels x 3
+    paths = draw_boxes(image, anchors[:3], tmp_path / "anchors", labels=["a", "b", "c"],
+                       normalized=True)  # fmt: skip
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
+    ax = kept[0].axes[0]
+    rects = [p for p in ax.patches if isinstance(p, plt.Rectangle)]
+    assert len(rects) == 3 and [t.get_text() for t in ax.texts] == ["a", "b", "c"]
+    x1, y1, x2, y2 = anchors[0].tolist()  # normalized -> pixels of the 60 x 40 image
+    assert rects[0].get_xy() == pytest.approx((x1 * 60, y1 * 40))
+    assert rects[0].get_width() == pytest.approx((x2 - x1) * 60)
+    with pytest.raises(UserError, match="2 labels for 3 boxes"):
+        draw_boxes(image, anchors[:3], tmp_path / "x", labels=["a", "b"])
+
+
+def test_readme_detection_example_runs(capsys: pytest.CaptureFixture) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (block,) = [b for b in blocks if "scratchdl.vision.detection" in b]
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own README
+    out = capsys.readouterr().out
+    positives = re.match(r"\[([\d, ]+)\] torch.Size\(\[2, 80, 6\]\)", out)
+    assert positives, out  # the dog has anchors of its own (at least one positive)

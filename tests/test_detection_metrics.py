@@ -192,3 +192,19 @@ def test_voc_ap_equals_devkit_loop(seed: int) -> None:
         if sum(int((t["labels"] == c).sum()) for t in targets):
             assert result["ap_per_class"][c] == pytest.approx(devkit_voc_ap(preds, targets, c),
                                                               abs=1e-12)  # fmt: skip
+
+
+def test_coco_map_boundary_areas_and_equal_ious_match_pycocotools() -> None:
+    """Objects of exactly 32x32 and 96x96 (in two area ranges at once: bounds inclusive),
+    two identical objects (equal IoUs: the later one is taken first), equal scores."""
+    gt = torch.tensor([[0.0, 0, 32, 32], [100, 100, 196, 196], [50, 0, 90, 30], [50, 0, 90, 30],
+                       [200, 200, 231, 233]])  # fmt: skip
+    det = torch.tensor([[1.0, 0, 32, 32], [100, 100, 196, 190], [50, 0, 90, 30], [50, 0, 90, 31],
+                        [50, 0, 90, 30], [0, 0, 31, 33], [201, 200, 231, 233]])  # fmt: skip
+    preds = [{"boxes": det, "scores": torch.tensor([0.9, 0.8, 0.8, 0.7, 0.7, 0.95, 0.5]),
+              "labels": torch.tensor([0, 0, 0, 0, 1, 0, 0])}]  # fmt: skip
+    targets = [{"boxes": gt, "labels": torch.tensor([0, 0, 0, 0, 0])}]
+    ours = ours_list(coco_map(preds, targets, 2))
+    twin = pycocotools_stats(preds, targets, 2)
+    assert ours == pytest.approx(twin, abs=1e-12)
+    assert 0 < twin[0] < 1 and twin[3] > -1 and twin[4] > -1

@@ -79,3 +79,13 @@ def test_roi_hand_values_and_errors() -> None:
         roi_pool(x, torch.tensor([[1.0, 0, 0, 1, 1]]), 2)
     with pytest.raises(UserError, match=r"\[K, 5\]"):
         roi_align(x, torch.zeros(3, 4), 2)
+
+
+def test_roi_align_in_chunks_of_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    x, rois = make_case(4)
+    whole = roi_align(x, rois, 3, 0.25, -1, True)
+    monkeypatch.setattr(sys.modules["scratchdl.vision.detection.roi"], "WINDOW_ELEMENTS", 40)
+    torch.testing.assert_close(roi_align(x, rois, 3, 0.25, -1, True), whole, rtol=0, atol=0)
+    torch.testing.assert_close(whole, ops.roi_align(x, rois, 3, 0.25, -1, True))

@@ -6,6 +6,7 @@ assign   assign_anchors (greedy + threshold), encode/decode_offsets, multibox_ta
          multibox_detection (the book's SSD rules)
 nms      nms, batched_nms (torchvision.ops.nms / batched_nms, same kept indices)
 roi      roi_pool, roi_align (torchvision.ops, outputs and gradients)
+draw     draw_boxes: anchors, truth or predictions over an image, PNG + PDF
 metrics  coco_map (pycocotools COCOeval), voc_ap (the VOC devkit rule, all-point AP)
 """
 
@@ -25,6 +26,7 @@ from scratchdl.vision.detection.boxes import (
     check_boxes,
     generalized_box_iou,
 )
+from scratchdl.vision.detection.draw import draw_boxes
 from scratchdl.vision.detection.metrics import average_precision, coco_map, voc_ap
 from scratchdl.vision.detection.nms import batched_nms, nms
 from scratchdl.vision.detection.roi import roi_align, roi_pool
@@ -41,6 +43,7 @@ __all__ = [
     "check_boxes",
     "coco_map",
     "decode_offsets",
+    "draw_boxes",
     "encode_offsets",
     "generalized_box_iou",
     "multibox_detection",

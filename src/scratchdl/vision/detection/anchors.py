@@ -41,6 +41,7 @@ def multibox_prior(
     feature_hw: tuple[int, int],
     sizes: Sequence[float],
     ratios: Sequence[float],
+    *,
     image_hw: tuple[int, int] | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
@@ -70,6 +71,7 @@ def multiscale_anchors(
     feature_hws: Sequence[tuple[int, int]],
     sizes: Sequence[Sequence[float]],
     ratios: Sequence[float] | Sequence[Sequence[float]],
+    *,
     image_hw: tuple[int, int] | None = None,
     device: torch.device | str | None = None,
 ) -> list[torch.Tensor]:

@@ -126,6 +126,7 @@ def multibox_detection(
     anchors: torch.Tensor,
     nms_threshold: float = 0.5,
     pos_threshold: float = 0.009999999,
+    nms_impl: str = "scratch",
 ) -> torch.Tensor:
     """Detections [B, A, 6] (class, confidence, x1, y1, x2, y2), as the book's
     multibox_detection: decode every anchor, take its best non-background class, run NMS over
@@ -133,7 +134,15 @@ def multibox_detection(
     class -1. A kept box below pos_threshold also becomes class -1 with confidence 1 - p.
 
     cls_probs: [B, 1 + classes, A] probabilities (row 0 background); offsets: [B, A*4].
+    nms_impl: "scratch" (ours) or "torchvision" (its fused kernel, the same kept indices:
+    tests/test_detection_boxes.py), for a recipe's production path.
     """
+    if nms_impl not in ("scratch", "torchvision"):
+        raise UserError(f"multibox_detection: nms_impl must be 'scratch' or 'torchvision', "
+                        f"got {nms_impl!r}")  # fmt: skip
+    suppress = nms
+    if nms_impl == "torchvision":
+        from torchvision.ops import nms as suppress
     anchors = _squeeze_anchors(anchors)
     if cls_probs.ndim != 3 or cls_probs.shape[2] != anchors.shape[0]:
         raise UserError(
@@ -150,7 +159,7 @@ def multibox_detection(
     for probs, off in zip(cls_probs, offsets, strict=True):
         conf, cls = probs[1:].max(dim=0)
         boxes = decode_offsets(anchors, off.reshape(-1, 4))
-        keep = nms(boxes, conf, nms_threshold)
+        keep = suppress(boxes, conf, nms_threshold)
         kept = torch.zeros(num_anchors, dtype=torch.bool, device=anchors.device)
         kept[keep] = True
         rest = (~kept).nonzero().reshape(-1)

@@ -58,17 +58,24 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def _inter_union(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    area1, area2 = box_area(boxes1), box_area(boxes2)
-    top_left = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = (bottom_right - top_left).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter, area1[:, None] + area2[None, :] - inter
+    """[N, M] intersection and union areas, one coordinate at a time (no [N, M, 2] copies:
+    this is NMS's inner loop)."""
+    for name, b in (("boxes1", boxes1), ("boxes2", boxes2)):
+        if b.ndim != 2 or b.shape[1] != 4:
+            raise UserError(
+                f"box_iou: {name} must be [N, 4] (x1, y1, x2, y2), got {tuple(b.shape)}"
+            )
+    ax1, ay1, ax2, ay2 = (boxes1[:, k, None] for k in range(4))
+    bx1, by1, bx2, by2 = (boxes2[None, :, k] for k in range(4))
+    w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp_(min=0)
+    h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp_(min=0)
+    inter = w.mul_(h)
+    return inter, (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """num / den, 0 where den == 0 (then num is 0 too)."""
-    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), 0.0)
+    """num / den, 0 where den == 0 (then num is 0 too, for valid boxes)."""
+    return torch.where(den > 0, num / den, 0.0)
 
 
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
@@ -86,8 +93,9 @@ def generalized_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Ten
     do not overlap."""
     inter, union = _inter_union(boxes1, boxes2)
     iou = _safe_div(inter, union)
-    top_left = torch.min(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = torch.max(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = (bottom_right - top_left).clamp(min=0)
-    enclosing = wh[..., 0] * wh[..., 1]
+    ax1, ay1, ax2, ay2 = (boxes1[:, k, None] for k in range(4))
+    bx1, by1, bx2, by2 = (boxes2[None, :, k] for k in range(4))
+    w = (torch.maximum(ax2, bx2) - torch.minimum(ax1, bx1)).clamp_(min=0)
+    h = (torch.maximum(ay2, by2) - torch.minimum(ay1, by1)).clamp_(min=0)
+    enclosing = w * h
     return iou - _safe_div(enclosing - union, enclosing)

@@ -7,9 +7,12 @@ so of two identical boxes with equal scores the lower index is kept. The result 
 indices by falling score, ties by index.
 
 Vectorized without a loop over boxes: the sorted boxes are taken in blocks of `block`; a block
-is first cleared against every box kept so far (one IoU matrix), then resolved inside itself
+is first cleared against every box kept so far (one IoU matrix), then its survivors are
+resolved among themselves
 by iterating keep_j = not any(keep_i and IoU_ij > t for i < j) to its fixed point (each pass
 fixes at least one more box, in practice a handful of passes). Memory is block x (kept).
+The work is the same O(N x kept) IoU pairs as torchvision's C++ loop, in tensor form; the
+block size (256) was the fastest of 256..2048 on 1k and 10k boxes on a 1-thread CPU.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ def _check(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor | None)
         raise UserError(f"nms: class indices must be [{boxes.shape[0]}], got {tuple(idxs.shape)}")
 
 
-def _suppressed_within(over: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+def _suppressed_within(over: torch.Tensor) -> torch.Tensor:
     """Keep mask of one block: over[i, j] = box i would suppress box j (i < j only)."""
-    keep = alive.clone()
+    by = over.T.to(torch.float32).contiguous()  # by[j, i]: j is suppressed by i; rows for a matvec
+    keep = torch.ones(over.shape[0], dtype=torch.bool, device=over.device)
     while True:
-        new = alive & ~(over & keep[:, None]).any(dim=0)
+        new = (by @ keep.to(torch.float32)) == 0
         if torch.equal(new, keep):
             return keep
         keep = new
@@ -44,7 +48,7 @@ def nms(
     scores: torch.Tensor,
     iou_threshold: float,
     idxs: torch.Tensor | None = None,
-    block: int = 1024,
+    block: int = 256,
 ) -> torch.Tensor:
     """Indices of the boxes kept, by falling score. With idxs (a class per box) boxes of
     different classes never suppress each other (that is batched_nms)."""
@@ -53,21 +57,23 @@ def nms(
     boxes = boxes[order]
     cls = idxs[order] if idxs is not None else None
     kept: list[torch.Tensor] = []  # sorted positions, one tensor per block
+    kept_boxes = boxes[:0]
+    kept_cls = cls[:0] if cls is not None else None
     for start in range(0, boxes.shape[0], block):
-        stop = min(start + block, boxes.shape[0])
-        chunk = boxes[start:stop]
-        alive = torch.ones(stop - start, dtype=torch.bool, device=boxes.device)
-        if kept:
-            prev = torch.cat(kept)
-            hit = box_iou(boxes[prev], chunk) > iou_threshold
+        pos = torch.arange(start, min(start + block, boxes.shape[0]), device=boxes.device)
+        if len(kept_boxes):  # cleared against every box kept so far
+            hit = box_iou(boxes[pos], kept_boxes) > iou_threshold
             if cls is not None:
-                hit &= cls[prev][:, None] == cls[start:stop][None, :]
-            alive = ~hit.any(dim=0)
-        over = torch.triu(box_iou(chunk, chunk) > iou_threshold, diagonal=1)
+                hit &= cls[pos][:, None] == kept_cls[None, :]
+            pos = pos[~hit.any(dim=1)]
+        over = torch.triu(box_iou(boxes[pos], boxes[pos]) > iou_threshold, diagonal=1)
         if cls is not None:
-            over &= cls[start:stop][:, None] == cls[start:stop][None, :]
-        keep = _suppressed_within(over, alive)
-        kept.append(keep.nonzero().reshape(-1) + start)
+            over &= cls[pos][:, None] == cls[pos][None, :]
+        pos = pos[_suppressed_within(over)]  # then resolved inside the block
+        kept.append(pos)
+        kept_boxes = torch.cat((kept_boxes, boxes[pos]))
+        if cls is not None:
+            kept_cls = torch.cat((kept_cls, cls[pos]))
     if not kept:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     return order[torch.cat(kept)]

@@ -11,7 +11,8 @@ backbone). No loop over regions or bins:
 - roi_align samples each bin on a grid of points (sampling_ratio per side, or, when it is
   <= 0, ceil(region size / output size) per region: "adaptive") by bilinear interpolation and
   averages them. Bilinear weights factor into a row part and a column part, so each region's
-  output is one matrix product A_y @ feature @ A_x^T, with A built by scatter-add; autograd
+  output is one matrix product A_y @ window @ A_x^T, with A built by scatter-add and the
+  window the feature cells the region touches (gathered for all regions at once); autograd
   gives the exact gradient. aligned=True shifts by half a pixel (the corrected Detectron2
   convention); aligned=False keeps the original, with regions at least 1 cell wide.
 """
@@ -138,7 +139,7 @@ def roi_align(
 ) -> torch.Tensor:
     """Average of bilinear samples in each bin of each region: [N, C, H, W] -> [K, C, oh, ow]."""
     rois = as_rois(boxes, input.shape[0])
-    (oh, ow), (n, c, h, w) = _pair(output_size), input.shape
+    (oh, ow), (_, c, h, w) = _pair(output_size), input.shape
     if len(rois) == 0:
         return input.new_zeros(0, c, oh, ow)
     corners = rois[:, 1:].to(input.dtype) * spatial_scale - (0.5 if aligned else 0.0)
@@ -154,11 +155,31 @@ def roi_align(
     a_x = _axis_weights(corners[:, 0], width / ow, grid_w.clamp(min=1), ow, w)
     a_y = a_y * (grid_h > 0)[:, None, None]  # a zero grid samples nothing: output 0
     count = (grid_h * grid_w).clamp(min=1).to(input.dtype)
-    out = input.new_zeros(len(rois), c, oh, ow)
+    a_y, y_idx = _window(a_y)
+    a_x, x_idx = _window(a_x)
     batch = rois[:, 0].long()
-    for b in range(n):  # a loop over images, each a batched product over its regions
-        sel = (batch == b).nonzero().reshape(-1)
-        if len(sel):
-            pooled = torch.einsum("kph,chw,kqw->kcpq", a_y[sel], input[b], a_x[sel])
-            out = out.index_copy(0, sel, pooled / count[sel, None, None, None])
-    return out
+    per_region = c * y_idx.shape[1] * x_idx.shape[1]
+    step = max(1, WINDOW_ELEMENTS // per_region)
+    parts = []
+    for k in range(0, len(rois), step):  # chunks of regions bound the gathered windows' memory
+        s = slice(k, k + step)
+        win = input[batch[s, None, None], :, y_idx[s, :, None], x_idx[s, None, :]]  # [k,hw,ww,C]
+        parts.append(torch.einsum("kph,khwc,kqw->kcpq", a_y[s], win, a_x[s]))
+    return torch.cat(parts) / count[:, None, None, None]
+
+
+WINDOW_ELEMENTS = 1 << 24  # at most 16M gathered feature values at a time
+
+
+def _window(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut [K, bins, size] interpolation weights to the smallest window holding every
+    region's nonzero cells: (weights [K, bins, win], cell indices [K, win]). Windows start at
+    min(first nonzero, size - win), so their cells stay distinct and inside the map."""
+    k, _, size = weights.shape
+    used = (weights != 0).any(dim=1)  # [K, size]
+    first = used.to(torch.int8).argmax(dim=1)
+    last = size - 1 - used.flip(1).to(torch.int8).argmax(dim=1)
+    win = max(int((last - first).max()) + 1, 1)
+    start = torch.minimum(first, torch.full_like(first, size - win))
+    idx = start[:, None] + torch.arange(win, device=weights.device)
+    return weights.gather(2, idx[:, None, :].expand(k, weights.shape[1], win)), idx
