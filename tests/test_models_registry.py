@@ -257,9 +257,17 @@ def _probe_kernel_regression(name: str) -> None:
     out = model(torch.tensor([0.3, 0.7]), keys, values)
     assert out.shape == (2,) and torch.allclose(model.attention_weights.sum(-1), torch.ones(2))
     _grads_ok(model, out.pow(2).sum())
+def _probe_detector(name: str) -> None:
+    model = build_model(name, num_classes=2)
+    targets = [torch.tensor([[1.0, 4, 4, 30, 28]]), torch.zeros(0, 5)]
+    losses = model.loss(model(torch.rand(2, 3, 64, 64)), targets, (64, 64))
+    _grads_ok(model, sum(losses.values()))
+    model.eval()
+    assert all(d.shape[1] == 6 for d in model.detect(model(torch.rand(2, 3, 64, 64)), (64, 64)))
 
 
 PROBES = {
+    "detector": _probe_detector,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,

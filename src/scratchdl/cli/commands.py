@@ -195,6 +195,28 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from scratchdl.data import get_dataset
+    from scratchdl.data.detection import ProceduralDetection
+    from scratchdl.vision.detection_plots import box_grid
+
+    spec = get_dataset(args.name)
+    if not isinstance(spec, ProceduralDetection):
+        raise UserError(f"data show draws boxes of a detection set; {args.name} has none")
+    if args.n < 1:
+        raise UserError(f"--n: expected a positive number of images, got {args.n}")
+    data = spec.load_detection()
+    if args.split not in data.splits:
+        raise UserError(f"--split: {args.name} has splits {', '.join(data.splits)}, "
+                        f"got {args.split!r}")
+    split = data.splits[args.split]
+    n = min(args.n, len(split.images))
+    stem = Path(args.out or f"{args.name}-{args.split}")
+    paths = box_grid(split.images[:n], split.targets()[:n], data.classes, stem)
+    print(f"{n} {args.split} images of {args.name} with boxes: {', '.join(map(str, paths))}")
+    return 0
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from scratchdl.models import KINDS, get_entry, list_models
 

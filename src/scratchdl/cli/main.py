@@ -184,13 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model option")
     s.set_defaults(func=commands.cmd_models_show)
 
-    data = sub.add_parser("data", help="datasets: list or fetch")
+    data = sub.add_parser("data", help="datasets: list, fetch or show")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     s = dsub.add_parser("list", help="datasets, their sources, whether present, size")
     s.set_defaults(func=commands.cmd_data_list)
     s = dsub.add_parser("fetch", help="obtain and verify a dataset")
     s.add_argument("name")
     s.set_defaults(func=commands.cmd_data_fetch)
+    s = dsub.add_parser("show", help="an image grid of a detection set with its boxes drawn")
+    s.add_argument("name")
+    s.add_argument("--n", type=int, default=16, help="images to show (default 16)")
+    s.add_argument("--split", default="train", help="which split (default train)")
+    s.add_argument("--out", default=None, help="file stem (default ./NAME-SPLIT); PNG and PDF")
+    s.set_defaults(func=commands.cmd_data_show)
     return p
 
 
