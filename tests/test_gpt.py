@@ -220,3 +220,25 @@ def test_window_scores_match_hand_computations() -> None:
     assert window_scores(model, ids, 8, 4)["perplexity"] == pytest.approx(V, rel=1e-12)
     assert math.isclose(window_scores(model, ids, 8, 4)["accuracy"],
                         float((ids[1:] == 0).double().mean()))  # argmax of ties: token 0
+
+
+def test_attention_heatmaps_draw_one_panel_per_head(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    from scratchdl.text.lm.attention_plot import attention_heatmaps
+
+    model = tiny()
+    maps = model.attention_maps(torch.tensor([1, 2, 3, 4, 5]))
+    kept = []
+    orig = plt.close
+    plt.close = lambda fig=None: kept.append(fig)  # keep the figure to inspect it
+    try:
+        paths = attention_heatmaps(maps, list("ab cd"), tmp_path / "att", title="t")
+    finally:
+        plt.close = orig
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
+    panels = [ax for ax in kept[0].axes if ax.get_title().startswith("head")]
+    assert [ax.get_title() for ax in panels] == ["head 1", "head 2"]
+    assert panels[0].images[0].get_array().shape == (5, 5)
+    with pytest.raises(UserError, match=r"expected weights \[H, 4, 4\]"):
+        attention_heatmaps(maps, list("abcd"), tmp_path / "bad")

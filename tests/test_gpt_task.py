@@ -69,6 +69,8 @@ def test_gpt_task_learns_and_reports(corpus: Path, tmp_path: Path) -> None:
     sample = (tmp_path / "run" / "sample.txt").read_text()
     assert sample.startswith("prefix: she said that it was")
     assert all(k in sample for k in ("greedy:", "top_p 0.95", "beam search (beam_size 4)"))
+    for suffix in (".png", ".pdf"):
+        assert (tmp_path / "run" / f"attention{suffix}").stat().st_size > 0
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ window scores all its targets, every later one only its last eval_stride targets
 token is scored once and, after the first block, with at least block_size - eval_stride tokens
 of context. At the end: val and test perplexity and accuracy on the whole splits, and
 sample.txt (greedy, sampled with temperature / top-k / top-p, and beam search, all with the
-KV cache; windows longer than the block are cropped, see GPT.step).
+KV cache; windows longer than the block are cropped, see GPT.step), and attention.png/.pdf:
+the last layer's attention weights on (the last 48 tokens of) the prefix, one panel per head.
 
 Data parallel: as rnn-lm, every process reads the global batch and trains on its own rows.
 """
@@ -32,6 +33,7 @@ from scratchdl.models import build_model, model_options
 from scratchdl.models.gpt import check_options
 from scratchdl.tasks import register_task
 from scratchdl.tasks.language_model import TRAIN_DEFAULTS, _SequenceTask
+from scratchdl.text.lm.attention_plot import attention_heatmaps
 from scratchdl.text.lm.data import CORPUS_DEFAULTS, SEQUENCE_DEFAULTS, _positive_int
 from scratchdl.text.lm.evaluate import GENERATE_DEFAULTS, generation_prefix, write_samples
 from scratchdl.text.lm.generate import check_sampling
@@ -186,6 +188,13 @@ class GPTLMTask(_SequenceTask):
                 self.cfg["generate"],
                 self.device,
                 note=self.prefix_note,
+            )
+            ids = torch.tensor(self.prefix[-min(len(self.prefix), self.block, 48) :])
+            attention_heatmaps(
+                model.attention_maps(ids.to(self.device)),
+                self.data.vocab.decode(ids.tolist()),
+                self.run.run_dir / "attention",
+                title=f"{self.cfg['recipe']}: last layer's attention on the prefix",
             )
             model.train()
         params = sum(p.numel() for p in model.parameters())
