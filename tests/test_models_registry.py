@@ -156,6 +156,7 @@ def test_summary_wrong_input_shape_raises() -> None:
 
 V = 7  # vocabulary of the text probes
 SMALL_RNN = {"hidden_size": 5, "num_layers": 1}
+SMALL_GPT = {"n_layer": 1, "n_head": 2, "n_embd": 8, "block_size": 6}
 
 
 def _grads_ok(model: nn.Module, loss: torch.Tensor) -> None:
@@ -166,7 +167,8 @@ def _grads_ok(model: nn.Module, loss: torch.Tensor) -> None:
 
 
 def _probe_language_model(name: str) -> None:
-    model = build_model(name, vocab_size=V, **SMALL_RNN)
+    small = SMALL_GPT if name == "gpt" else SMALL_RNN
+    model = build_model(name, vocab_size=V, **small)
     X = torch.randint(0, V, (2, 4))
     logits, _ = model(X)
     assert logits.shape == (2, 4, V)

@@ -68,3 +68,17 @@ def test_paired_t_test_edge_cases() -> None:
     assert betainc(2.0, 3.0, 0.0) == 0.0 and betainc(2.0, 3.0, 1.0) == 1.0
     # I_x(1, 1) = x
     assert betainc(1.0, 1.0, 0.3) == pytest.approx(0.3, rel=1e-12)
+
+
+def test_rank_follows_the_metric_direction() -> None:
+    from scratchdl.workbench.compare import _rank
+
+    def rows(means: list[float]) -> list[dict]:
+        return [{"recipe": f"r{i}", "mean": m} for i, m in enumerate(means)]
+
+    lower = rows([3.0, 2.5, float("nan"), 2.5, 4.0])
+    _rank(lower, "test_perplexity")
+    assert [r["rank"] for r in lower] == [3, 1, 5, 1, 4]
+    higher = rows([0.8, 0.9, 0.7])
+    _rank(higher, "test_accuracy")
+    assert [r["rank"] for r in higher] == [2, 1, 3]

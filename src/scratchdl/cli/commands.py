@@ -267,6 +267,9 @@ def _check_epochs(epochs: int | None) -> None:
 def _print_study(result: dict) -> int:
     """The table of a compare/ablate/search, then what was trained and where files went."""
     print(result["table"], end="")
+    ranked = sorted((r for r in result.get("rows", []) if "rank" in r), key=lambda r: r["rank"])
+    if ranked:  # compare: best first, by the metric's direction
+        print("ranking: " + ", ".join(f"{r['rank']}. {r['recipe']}" for r in ranked))
     print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
     return 0
 

@@ -23,7 +23,7 @@ from scratchdl.errors import UserError
 KINDS: dict[str, str] = {
     "image-classifier": "image batch (N, C, H, W) -> class logits (N, num_classes)",
     "pretrained": "an ImageNet network fine-tuned or retrained by the transfer task",
-    "language-model": "token ids (B, T) -> next-token logits, recurrent state carried",
+    "language-model": "token ids (B, T) -> next-token logits (RNN: state carried; GPT: causal)",
     "cloze": "bidirectional: predicts each interior token of a window from both sides",
     "seq2seq": "encoder-decoder: source ids -> target-token logits (teacher forcing)",
     "ngram": "count-based Kneser-Ney n-gram model (no gradients)",

@@ -178,6 +178,17 @@ class RNNLMTask(_SequenceTask):
     model_kinds = ("language-model",)
     supports_ddp = True
 
+    @classmethod
+    def model_options(cls, name: str) -> dict[str, Any]:
+        """Only the recurrent language models (a GPT trains with task = "gpt-lm")."""
+        options = super().model_options(name)
+        if name not in cls.cells:
+            raise UserError(
+                f"task rnn-lm trains {', '.join(cls.cells)}, not {name!r}; "
+                'a transformer language model uses task = "gpt-lm"'
+            )
+        return options
+
     def setup(self) -> None:
         d = self.cfg["data"]
         self.partition = _choice(d["partition"], ("sequential", "random"), "data.partition")

@@ -77,6 +77,7 @@ def compare(
                 "p": test.p if test else None,
             }
         )
+    _rank(rows, m)
     out_dir = Path(out) if out else runs_root() / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     table = format_table(rows, m)
@@ -98,6 +99,18 @@ def compare(
         "out": str(out_dir),
         "charts": [str(p) for p in charts],
     }
+
+
+def _rank(rows: list[dict[str, Any]], metric: str) -> None:
+    """rows[i]["rank"]: 1 for the best mean (lowest for perplexity, loss, error ...: see
+    store.lower_is_better; else highest), ties share a rank, NaN means rank last."""
+    sign = 1.0 if lower_is_better(metric) else -1.0
+
+    def key(r: dict[str, Any]) -> float:
+        return math.inf if math.isnan(r["mean"]) else sign * r["mean"]
+
+    for r in rows:
+        r["rank"] = 1 + sum(key(o) < key(r) for o in rows)
 
 
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:

@@ -148,13 +148,15 @@ def write_samples(
             top_k=int(gcfg["top_k"]),
             generator=gen,
             device=device,
+            top_p=float(gcfg.get("top_p", 1.0)),
         ),
         "beam": beam_search(step, prefix, n, int(gcfg["beam_size"]), device=device),
     }
     texts = {k: data.join(v) for k, v in out.items()}
     heads = {
         "greedy": "greedy",
-        "sample": f"sample (temperature {gcfg['temperature']}, top_k {gcfg['top_k']})",
+        "sample": f"sample (temperature {gcfg['temperature']}, top_k {gcfg['top_k']}"
+        + (f", top_p {gcfg['top_p']})" if "top_p" in gcfg else ")"),
         "beam": f"beam search (beam_size {gcfg['beam_size']})",
     }
     lines = [f"prefix: {data.join(prefix)}" + (f"  ({note})" if note else ""), ""]

@@ -95,26 +95,62 @@ def _warm_up(step: Step, prefix: list[int], state: Any, device, where: str):
     return logits, state
 
 
+def filter_logits(
+    logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0
+) -> torch.Tensor:
+    """logits [B, V] with every token outside the sampling set at -inf.
+
+    top_k > 0 keeps the k largest logits of each row (ties at the k-th value are kept too);
+    top_p < 1 keeps the smallest set of most likely tokens whose probability reaches top_p
+    (nucleus sampling, Holtzman et al. 2020): a token stays if the probability of the
+    tokens strictly more likely than it is below top_p. Both: top-k first, then top-p of
+    what is left (renormalised), as Hugging Face's samplers do.
+    """
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        probs = F.softmax(logits.float(), dim=-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        before = sorted_p.cumsum(dim=-1) - sorted_p  # mass strictly ahead of each token
+        drop_sorted = before >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
 def next_token(
     logits: torch.Tensor,
     strategy: str = "greedy",
     temperature: float = 1.0,
     top_k: int = 0,
     generator: torch.Generator | None = None,
+    top_p: float = 1.0,
 ) -> torch.Tensor:
     """Pick one token per row of logits [B, V] -> LongTensor [B].
 
     greedy: argmax. sample: draw from softmax(logits / temperature), restricted to the
-    top_k largest logits when top_k > 0.
+    top_k largest logits when top_k > 0 and to the top-p nucleus when top_p < 1
+    (filter_logits).
     """
     if strategy == "greedy":
         return logits.argmax(dim=-1)
-    scaled = logits.float() / temperature
-    if top_k > 0 and top_k < scaled.shape[-1]:
-        kth = scaled.topk(top_k, dim=-1).values[:, -1:]
-        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    scaled = filter_logits(logits.float() / temperature, top_k, top_p)
     probs = F.softmax(scaled, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def check_sampling(temperature: float, top_k: int, top_p: float, where: str) -> None:
+    """One-line UserErrors for sampling settings out of range."""
+    if not temperature > 0:
+        raise UserError(
+            f"{where}: temperature must be > 0, got {temperature!r}; use strategy='greedy' "
+            f"for the temperature -> 0 limit"
+        )
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise UserError(f"{where}: top_k must be an integer >= 0 (0 = off), got {top_k!r}")
+    if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+        raise UserError(f"{where}: top_p must be in (0, 1] (1 = off), got {top_p!r}")
 
 
 def _check_common(num_tokens: int, where: str) -> None:
@@ -133,24 +169,19 @@ def generate(
     generator: torch.Generator | None = None,
     eos: int | None = None,
     device: torch.device | str | None = None,
+    top_p: float = 1.0,
 ) -> list[int]:
     """Continue prefix_ids by up to num_tokens tokens (batch of one); returns the new tokens.
 
     The state is first warmed up on the whole prefix, then each chosen token is fed back.
-    strategy "greedy" (argmax) or "sample" (temperature, optional top_k; pass a seeded
+    strategy "greedy" (argmax) or "sample" (temperature, optional top_k and top_p; pass a seeded
     torch.Generator for reproducible draws). Stops early, without emitting it, at eos.
     """
     where = "generate"
     _check_common(num_tokens, where)
     if strategy not in ("greedy", "sample"):
         raise UserError(f"generate: strategy must be 'greedy' or 'sample', got {strategy!r}")
-    if not temperature > 0:
-        raise UserError(
-            f"generate: temperature must be > 0, got {temperature!r}; use strategy='greedy' "
-            f"for the temperature -> 0 limit"
-        )
-    if not isinstance(top_k, int) or top_k < 0:
-        raise UserError(f"generate: top_k must be an integer >= 0 (0 = off), got {top_k!r}")
+    check_sampling(temperature, top_k, top_p, where)
     prefix = _prefix_list(prefix_ids, where)
     if num_tokens == 0:
         return []
@@ -158,7 +189,7 @@ def generate(
         logits, state = _warm_up(step, prefix, state, device, where)
         out: list[int] = []
         while True:
-            tok = next_token(logits, strategy, temperature, top_k, generator)
+            tok = next_token(logits, strategy, temperature, top_k, generator, top_p)
             if eos is not None and int(tok) == eos:
                 break
             out.append(int(tok))
