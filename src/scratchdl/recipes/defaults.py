@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": {
         "name": "adam",  # sgd, adam, adamw, rmsprop, adagrad
         "impl": "torch",  # torch (torch.optim) or scratch (scratchdl.scratch.optim)
+        "kernel": "auto",  # torch impl: auto (fused where torch has it), fused, foreach, loop
         "lr": 1e-3,
         "weight_decay": 0.0,
         "no_decay_bias_norm": False,  # true: biases and norm weights (dim < 2) get no decay

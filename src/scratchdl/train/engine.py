@@ -37,6 +37,8 @@ from scratchdl.train.task import Task
 CHECKPOINT_FORMAT = 2
 AMP_MODES = ("none", "bf16", "fp16")
 EpochHook = Callable[[int, dict[str, float]], None]
+# Steps between host syncs (loss check, progress bar): a sync per step stalls a GPU.
+SYNC_EVERY = 32
 
 
 def amp_mode(value: Any, device: torch.device) -> str:
@@ -145,12 +147,21 @@ class Engine:
             raise UserError(f"{self.task.name}: training_step returned no loss (got {sorted(out)})")
         return sum(losses)  # type: ignore[return-value]
 
-    def _check_finite(self, value: Any, epoch: int) -> None:
-        v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+    def _check_finite(self, losses: list[torch.Tensor], steps: list[int], epoch: int) -> None:
+        """Raise at the first non-finite loss among `losses` (taken at optimizer `steps`).
+
+        One host sync for the whole window: reading each loss as it comes would stall a GPU
+        every step.
+        """
+        if not losses:
+            return
+        values = torch.stack([v.detach().float().reshape(()) for v in losses])
+        bad = ~torch.isfinite(values)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
             raise UserError(
-                f"loss became {v} at epoch {epoch}, step {self.step}: lower optimizer.lr "
-                "or set train.grad_clip"
+                f"loss became {float(values[i])} at epoch {epoch}, step {steps[i]}: lower "
+                "optimizer.lr or set train.grad_clip"
             )
 
     def _train_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
@@ -158,8 +169,11 @@ class Engine:
         for name in task.module_names:
             task.module(name).train()
         steps = self._steps()
-        sums: dict[str, torch.Tensor] = {}
-        count = torch.zeros(4, dtype=torch.float64)  # examples, tokens, batches, log weight
+        sums: dict[str, Any] = {}  # weighted sums of the step outputs, kept on the device
+        examples = tokens = batches = 0
+        weight_total = 0.0
+        window: list[torch.Tensor] = []  # losses since the last host sync
+        window_steps: list[int] = []
         lr_used = self._lrs()
         bar = progress(
             itertools.islice(task.train_batches(epoch), steps),  # never a batch too many
@@ -180,7 +194,8 @@ class Engine:
                     out = task.training_step(batch, self.step)
                 loss = self._loss(out) if not task.manual_optimization else out.get("loss")
                 if loss is not None:
-                    self._check_finite(loss.detach() if torch.is_tensor(loss) else loss, epoch)
+                    window_steps.append(self.step)
+                    window.append(loss.detach() if torch.is_tensor(loss) else torch.tensor(loss))
                 if not task.manual_optimization:
                     self.backward(loss)
             if boundary:
@@ -192,23 +207,31 @@ class Engine:
                 for sched in self.schedulers.values():
                     sched.step()
                 self.step += 1
-            examples, tokens = task.batch_size(batch)
-            weight = tokens if task.log_per_token else examples
-            count += torch.tensor([examples, tokens, 1, weight], dtype=torch.float64)
+            n_ex, n_tok = task.batch_size(batch)
+            weight = n_tok if task.log_per_token else n_ex
+            examples, tokens, batches, weight_total = (
+                examples + n_ex, tokens + n_tok, batches + 1, weight_total + weight
+            )
             for k, v in out.items():
-                v = float(v.detach()) if torch.is_tensor(v) else float(v)
-                sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v * weight
-            if loss is not None:
-                show(bar, loss=f"{float(loss.detach() if torch.is_tensor(loss) else loss):.4f}")
+                v = v.detach().double() if torch.is_tensor(v) else float(v)
+                sums[k] = sums.get(k, 0.0) + v * weight
+            if len(window) >= SYNC_EVERY or i + 1 == steps:
+                self._check_finite(window, window_steps, epoch)
+                if window:
+                    show(bar, loss=f"{float(window[-1]):.4f}")
+                window, window_steps = [], []
         elapsed = time.perf_counter() - start
+        self._check_finite(window, window_steps, epoch)  # a task that stopped its data early
         task.end_train_epoch(epoch)
-        for v in [*sums.values(), count]:
+        totals = {k: torch.as_tensor(v, dtype=torch.float64).cpu() for k, v in sums.items()}
+        count = torch.tensor([examples, tokens, batches, weight_total], dtype=torch.float64)
+        for v in [*totals.values(), count]:
             dist.all_reduce_sum(v)
         examples, tokens, weight = float(count[0]), float(count[1]), float(count[3])
         self.train_seconds += elapsed
         self.train_examples += int(examples)
         self.train_tokens += int(tokens)
-        row = {f"train_{k}": float(v) / weight for k, v in sums.items() if weight}
+        row = {f"train_{k}": float(v) / weight for k, v in totals.items() if weight}
         row.update({f"lr{'' if n == 'main' else '_' + n}": lr for n, lr in lr_used.items()})
         row["epoch_seconds"] = elapsed
         row["examples_per_s"] = examples / elapsed if elapsed > 0 else 0.0
