@@ -360,3 +360,17 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         f"best member {result['best_member']:.4f}, gain {result['gain']:+.4f}"
     )
     return 0
+
+
+def cmd_export_tensorboard(args: argparse.Namespace) -> int:
+    from scratchdl.train.tensorboard import export_run
+
+    for run_dir in args.run_dirs:
+        folder = export_run(Path(run_dir))
+        print(f"{run_dir}: wrote {folder}")
+    if len(args.run_dirs) == 1:
+        print(f"open with: tensorboard --logdir {args.run_dirs[0]}")
+    else:
+        print("open with: tensorboard --logdir_spec " + ",".join(
+            f"{Path(d).name}:{d}" for d in args.run_dirs))
+    return 0

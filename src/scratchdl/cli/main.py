@@ -184,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model option")
     s.set_defaults(func=commands.cmd_models_show)
 
+    export = sub.add_parser("export", help="stored runs in another format")
+    esub = export.add_subparsers(dest="export_command", required=True, parser_class=_Parser)
+    s = esub.add_parser("tensorboard", help="TensorBoard event files in RUN_DIR/tensorboard")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.set_defaults(func=commands.cmd_export_tensorboard)
+
     data = sub.add_parser("data", help="datasets: list or fetch")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     s = dsub.add_parser("list", help="datasets, their sources, whether present, size")

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "amp": "none",  # none, bf16 (CUDA or CPU) or fp16 (CUDA, with grad scaling)
         "channels_last": False,  # NHWC memory format for conv nets (see benchmarks/bench_zoo.py)
         "device": "auto",  # auto, cpu, cuda, cuda:N
+        "tensorboard": False,  # true: TensorBoard event files in RUN_DIR/tensorboard
+        "dist": "ddp",  # with --nproc N: ddp (torch DDP), ring (our ring all-reduce), ps
     },
     "target": {
         "metric": "test_accuracy",  # the headline metric
