@@ -56,7 +56,9 @@ def test_ring_all_reduce_sums_like_dist_all_reduce(world: int, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_ring_and_parameter_server_train_like_one_process(tiny_recipe: Path, tmp_path: Path) -> None:
+def test_ring_and_parameter_server_train_like_one_process(
+    tiny_recipe: Path, tmp_path: Path
+) -> None:
     """k steps with per-process batch b equal one process with batch n*b (as DDP does:
     tests/test_ddp.py), for the ring with 3 processes and the parameter server with 2."""
     one = tmp_path / "one"

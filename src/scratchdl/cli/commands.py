@@ -282,6 +282,23 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return _print_study(result)
 
 
+def cmd_study_batch_size(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.batch_study import batch_size_study, parse_batches
+
+    _check_epochs(args.epochs)
+    result = batch_size_study(
+        args.recipe,
+        parse_batches(args.batches),
+        seeds=args.seeds,
+        epochs=args.epochs,
+        warmup_epochs=args.warmup_epochs,
+        overrides=args.set,
+        out=args.out,
+        jobs=args.jobs,
+    )
+    return _print_study(result)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from scratchdl.workbench.search import search
 

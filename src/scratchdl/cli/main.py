@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-STUDIES = ("compare", "ablate", "search")
+STUDIES = ("compare", "ablate", "search", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
     )
     s.set_defaults(func=commands.cmd_ablate)
+
+    study = sub.add_parser("study", help="a named study over one recipe")
+    ssub = study.add_subparsers(dest="study_command", required=True, parser_class=_Parser)
+    s = ssub.add_parser(
+        "batch-size", help="batch sizes, with and without linear lr scaling + warm-up"
+    )
+    s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
+    s.add_argument("--batches", default="64,256,1024,4096", help="comma-separated batch sizes")
+    s.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per setting (default 1)")
+    s.add_argument("--epochs", type=int, help="override train.epochs for every run")
+    s.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=2.0,
+        help="warm-up of the scaled-lr runs (default 2; the recipe's if longer)",
+    )
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
+    s.add_argument("--out", help="folder for batch_study.md/.json and the chart")
+    s.add_argument("--jobs", type=int, default=1, help="train N runs in parallel processes")
+    s.set_defaults(func=commands.cmd_study_batch_size)
 
     s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
     s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
