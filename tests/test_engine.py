@@ -120,6 +120,22 @@ def test_non_finite_loss_is_a_one_line_error() -> None:
         _fit(Regress, cfg)
 
 
+class NanAtStep(Regress):
+    """The loss turns NaN at optimizer step 75 of the run: epoch 2, in its second sync window."""
+
+    name = "toy-nan"
+
+    def training_step(self, batch: Any, step: int) -> dict[str, Any]:
+        out = super().training_step(batch, step)
+        return {"loss": out["loss"] * (float("nan") if step == 75 else 1.0)}
+
+
+def test_non_finite_loss_names_its_exact_step_though_checked_once_per_window() -> None:
+    cfg = deep_merge(_cfg(epochs=10), {"data": {"n": 512}})  # 64 steps an epoch: 2 windows
+    with pytest.raises(UserError, match=r"loss became nan at epoch 2, step 75: lower"):
+        _fit(NanAtStep, cfg)
+
+
 def test_bf16_autocast_on_cpu_and_fp16_refused() -> None:
     cfg = deep_merge(_cfg(amp="bf16"), {"data": {"dtype": "float32"}})  # autocast casts fp32
     engine = _fit(Regress, cfg)

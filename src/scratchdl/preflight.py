@@ -149,9 +149,15 @@ def check_ranges(cfg: Config, source: str | Callable[[str], str] = "the config")
 def check_choices(cfg: Config) -> None:
     """optimizer.name, schedule.name and train.device name things that exist here."""
     from scratchdl.train.device import resolve_device
-    from scratchdl.train.optim import OPTIMIZERS, SCHEDULES
+    from scratchdl.train.distributed import DIST_MODES
+    from scratchdl.train.optim import KERNELS, OPTIMIZERS, SCHEDULES
 
-    for key, allowed in (("optimizer.name", OPTIMIZERS), ("schedule.name", SCHEDULES)):
+    for key, allowed in (
+        ("optimizer.name", OPTIMIZERS),
+        ("optimizer.kernel", KERNELS),
+        ("schedule.name", SCHEDULES),
+        ("train.dist", DIST_MODES),
+    ):
         table, leaf = key.split(".")
         value = cfg.get(table, {}).get(leaf)
         if value is not None and value not in allowed:
@@ -159,6 +165,14 @@ def check_choices(cfg: Config) -> None:
     device = cfg.get("train", {}).get("device")
     if isinstance(device, str):
         resolve_device(device)
+    if cfg.get("train", {}).get("tensorboard"):
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise UserError(
+                "train.tensorboard = true needs the tensorboard package: "
+                "pip install 'scratchdl[tensorboard]' (or set train.tensorboard = false)"
+            )
 
 
 def check_data_size(cfg: Config) -> None:

@@ -30,6 +30,7 @@ from scratchdl.train import distributed as dist
 from scratchdl.train.engine import Engine
 from scratchdl.train.plots import plot_curves
 from scratchdl.train.task import RunInfo
+from scratchdl.train.tensorboard import TensorBoardLog
 
 # Test hook: SIGKILL this process right after epoch N is checkpointed and logged, so the
 # resume tests exercise a real, unannounced kill at a known point.
@@ -56,6 +57,7 @@ class RunContext:
     store: RunStore | None
     quiet: bool = False
     resuming: bool = False
+    tensorboard: TensorBoardLog | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -73,6 +75,8 @@ class RunContext:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
         self.store.log_epoch(self.run_id, epoch, row)
+        if self.tensorboard is not None:
+            self.tensorboard.log_epoch(epoch, row)
         if not self.quiet:
             shown = {k: v for k, v in row.items() if k.endswith(SHOWN_METRICS)}
             print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
@@ -126,14 +130,22 @@ def _new_run_dir(cfg: Config, out: str | Path | None, run_id: str) -> Path:
 def train(ctx: RunContext) -> dict[str, Any]:
     """Build the recipe's task and fit it with the engine; the task's final metrics."""
     task = get_task(ctx.cfg["task"])(ctx.cfg, RunInfo(ctx.run_dir, ctx.run_id, quiet=ctx.quiet))
+    if ctx.cfg["train"]["tensorboard"] and dist.is_main_process():
+        ctx.tensorboard = TensorBoardLog(ctx.run_dir, dumps_toml(ctx.cfg))
     engine = Engine(
         task,
         checkpoint_path=ctx.checkpoint_path,
         on_epoch_end=ctx.log_epoch,
         on_history=ctx.replace_history,
+        on_steps=ctx.tensorboard.log_steps if ctx.tensorboard else None,
         show_progress=not ctx.quiet,
     )
-    return engine.fit(resume=ctx.resuming)
+    try:
+        return engine.fit(resume=ctx.resuming)
+    finally:
+        if ctx.tensorboard is not None:  # what the run drew, also when it stopped early
+            ctx.tensorboard.add_figures()
+            ctx.tensorboard.close()
 
 
 def _resume_row(store: RunStore, cfg: Config, run_dir: Path) -> str:

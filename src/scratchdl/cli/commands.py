@@ -307,6 +307,23 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return _print_study(result)
 
 
+def cmd_study_batch_size(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.batch_study import batch_size_study, parse_batches
+
+    _check_epochs(args.epochs)
+    result = batch_size_study(
+        args.recipe,
+        parse_batches(args.batches),
+        seeds=args.seeds,
+        epochs=args.epochs,
+        warmup_epochs=args.warmup_epochs,
+        overrides=args.set,
+        out=args.out,
+        jobs=args.jobs,
+    )
+    return _print_study(result)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from scratchdl.workbench.search import search
 
@@ -384,4 +401,18 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         f"ensemble of {len(result['members'])}: test accuracy {result['ensemble_accuracy']:.4f}, "
         f"best member {result['best_member']:.4f}, gain {result['gain']:+.4f}"
     )
+    return 0
+
+
+def cmd_export_tensorboard(args: argparse.Namespace) -> int:
+    from scratchdl.train.tensorboard import export_run
+
+    for run_dir in args.run_dirs:
+        folder = export_run(Path(run_dir))
+        print(f"{run_dir}: wrote {folder}")
+    if len(args.run_dirs) == 1:
+        print(f"open with: tensorboard --logdir {args.run_dirs[0]}")
+    else:
+        print("open with: tensorboard --logdir_spec " + ",".join(
+            f"{Path(d).name}:{d}" for d in args.run_dirs))
     return 0

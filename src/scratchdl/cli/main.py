@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-STUDIES = ("compare", "ablate", "search")
+STUDIES = ("compare", "ablate", "search", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=commands.cmd_ablate)
 
+    study = sub.add_parser("study", help="a named study over one recipe")
+    ssub = study.add_subparsers(dest="study_command", required=True, parser_class=_Parser)
+    s = ssub.add_parser(
+        "batch-size", help="batch sizes, with and without linear lr scaling + warm-up"
+    )
+    s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
+    s.add_argument("--batches", default="64,256,1024,4096", help="comma-separated batch sizes")
+    s.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per setting (default 1)")
+    s.add_argument("--epochs", type=int, help="override train.epochs for every run")
+    s.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=2.0,
+        help="warm-up of the scaled-lr runs (default 2; the recipe's if longer)",
+    )
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
+    s.add_argument("--out", help="folder for batch_study.md/.json and the chart")
+    s.add_argument("--jobs", type=int, default=1, help="train N runs in parallel processes")
+    s.set_defaults(func=commands.cmd_study_batch_size)
+
     s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
     s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
     s.add_argument(
@@ -183,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-classes", type=int, default=10)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model option")
     s.set_defaults(func=commands.cmd_models_show)
+
+    export = sub.add_parser("export", help="stored runs in another format")
+    esub = export.add_subparsers(dest="export_command", required=True, parser_class=_Parser)
+    s = esub.add_parser("tensorboard", help="TensorBoard event files in RUN_DIR/tensorboard")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.set_defaults(func=commands.cmd_export_tensorboard)
 
     data = sub.add_parser("data", help="datasets: list, fetch or show")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": {
         "name": "adam",  # sgd, adam, adamw, rmsprop, adagrad
         "impl": "torch",  # torch (torch.optim) or scratch (scratchdl.scratch.optim)
+        "kernel": "auto",  # torch impl: auto (fused where torch has it), fused, foreach, loop
         "lr": 1e-3,
         "weight_decay": 0.0,
         "no_decay_bias_norm": False,  # true: biases and norm weights (dim < 2) get no decay
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "amp": "none",  # none, bf16 (CUDA or CPU) or fp16 (CUDA, with grad scaling)
         "channels_last": False,  # NHWC memory format for conv nets (see benchmarks/bench_zoo.py)
         "device": "auto",  # auto, cpu, cuda, cuda:N
+        "tensorboard": False,  # true: TensorBoard event files in RUN_DIR/tensorboard
+        "dist": "ddp",  # with --nproc N: ddp (torch DDP), ring (our ring all-reduce), ps
     },
     "target": {
         "metric": "test_accuracy",  # the headline metric

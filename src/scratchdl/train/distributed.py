@@ -21,6 +21,9 @@ from torch import nn
 # A rank that dies leaves the others waiting in a collective; they give up after this long.
 TIMEOUT_ENV = "SCRATCHDL_DDP_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300
+# How the gradients of several processes are combined (train.dist): torch's DDP, or our
+# own ring all-reduce / parameter server from point-to-point messages (train/collective.py)
+DIST_MODES = ("ddp", "ring", "ps")
 
 
 def is_distributed() -> bool:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
+from scratchdl.train import collective
 from scratchdl.train import distributed as dist
 from scratchdl.train.batch import to_device
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
@@ -37,6 +38,11 @@ from scratchdl.train.task import Task
 CHECKPOINT_FORMAT = 2
 AMP_MODES = ("none", "bf16", "fp16")
 EpochHook = Callable[[int, dict[str, float]], None]
+# Called at each host sync with (optimizer step, loss) of every step since the last one and
+# the lr of each optimizer now: per-step logging (TensorBoard) without a sync per step.
+StepsHook = Callable[[list[tuple[int, float]], dict[str, float]], None]
+# Steps between host syncs (loss check, progress bar): a sync per step stalls a GPU.
+SYNC_EVERY = 32
 
 
 def amp_mode(value: Any, device: torch.device) -> str:
@@ -62,6 +68,7 @@ class Engine:
         checkpoint_path: str | Path | None = None,
         on_epoch_end: EpochHook | None = None,
         on_history: Callable[[list[dict[str, float]]], None] | None = None,
+        on_steps: StepsHook | None = None,
         show_progress: bool = True,
     ) -> None:
         tcfg = task.cfg["train"]
@@ -77,6 +84,7 @@ class Engine:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.on_epoch_end = on_epoch_end
         self.on_history = on_history
+        self.on_steps = on_steps
         self.show_progress = show_progress
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
         self.optimizers: dict[str, Any] = {}
@@ -86,6 +94,7 @@ class Engine:
         self.phase_index = 0
         self.epoch = 0  # epochs completed in the current phase
         self.step = 0  # optimizer steps taken in the current phase
+        self.grad_sync: Any = None  # train.dist = ring | ps in several processes
         self.train_seconds = 0.0
         self.train_examples = 0
         self.train_tokens = 0
@@ -118,14 +127,21 @@ class Engine:
 
     # -- modules -------------------------------------------------------------------------
     def _prepare_modules(self) -> None:
-        """Move the task's modules to the device (NHWC if asked); DDP-wrap trainable ones."""
+        """Move the task's modules to the device (NHWC if asked); in several processes,
+        DDP-wrap the trainable ones (train.dist = ddp) or set up our own gradient sync."""
+        mode = self.tcfg.get("dist", "ddp")
+        self.grad_sync = None
         for name in self.task.module_names:
             m = self.task.module(name).to(self.device)
             if self.channels_last:
                 m = m.to(memory_format=torch.channels_last)
-            if dist.world_size() > 1 and any(p.requires_grad for p in m.parameters()):
+            trainable = any(p.requires_grad for p in m.parameters())
+            if dist.world_size() > 1 and trainable and mode == "ddp":
                 m = dist.wrap_ddp(m, self.device)
             setattr(self.task, name, m)
+        if dist.world_size() > 1 and mode != "ddp":
+            modules = [self.task.module(n) for n in self.task.module_names]
+            self.grad_sync = collective.SYNCS[mode](modules)
 
     def _build_optimizers(self, epochs: int) -> None:
         self.optimizers = dict(self.task.configure_optimizers())
@@ -145,21 +161,34 @@ class Engine:
             raise UserError(f"{self.task.name}: training_step returned no loss (got {sorted(out)})")
         return sum(losses)  # type: ignore[return-value]
 
-    def _check_finite(self, value: Any, epoch: int) -> None:
-        v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+    def _sync(self, losses: list[torch.Tensor], steps: list[int], epoch: int) -> list[float]:
+        """The losses of a window of steps as floats, in one host sync (reading each loss as
+        it comes would stall a GPU every step); raises at the first non-finite one."""
+        if not losses:
+            return []
+        values = torch.stack([v.detach().float().reshape(()) for v in losses]).cpu()
+        bad = ~torch.isfinite(values)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
             raise UserError(
-                f"loss became {v} at epoch {epoch}, step {self.step}: lower optimizer.lr "
-                "or set train.grad_clip"
+                f"loss became {float(values[i])} at epoch {epoch}, step {steps[i]}: lower "
+                "optimizer.lr or set train.grad_clip"
             )
+        floats = values.tolist()
+        if self.on_steps is not None and dist.is_main_process():
+            self.on_steps(list(zip(steps, floats, strict=True)), self._lrs())
+        return floats
 
     def _train_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
         task = self.task
         for name in task.module_names:
             task.module(name).train()
         steps = self._steps()
-        sums: dict[str, torch.Tensor] = {}
-        count = torch.zeros(4, dtype=torch.float64)  # examples, tokens, batches, log weight
+        sums: dict[str, Any] = {}  # weighted sums of the step outputs, kept on the device
+        examples = tokens = batches = 0
+        weight_total = 0.0
+        window: list[torch.Tensor] = []  # losses since the last host sync
+        window_steps: list[int] = []
         lr_used = self._lrs()
         bar = progress(
             itertools.islice(task.train_batches(epoch), steps),  # never a batch too many
@@ -180,11 +209,14 @@ class Engine:
                     out = task.training_step(batch, self.step)
                 loss = self._loss(out) if not task.manual_optimization else out.get("loss")
                 if loss is not None:
-                    self._check_finite(loss.detach() if torch.is_tensor(loss) else loss, epoch)
+                    window_steps.append(self.step)
+                    window.append(loss.detach() if torch.is_tensor(loss) else torch.tensor(loss))
                 if not task.manual_optimization:
                     self.backward(loss)
             if boundary:
-                if not task.manual_optimization:
+                if not task.manual_optimization and self.grad_sync is not None:
+                    self.grad_sync.step(self, list(self.optimizers))  # ring / parameter server
+                elif not task.manual_optimization:
                     for name in self.optimizers:
                         self.step_optimizer(name)
                 self.scaler.update()  # once per iteration, after every optimizer stepped
@@ -192,23 +224,31 @@ class Engine:
                 for sched in self.schedulers.values():
                     sched.step()
                 self.step += 1
-            examples, tokens = task.batch_size(batch)
-            weight = tokens if task.log_per_token else examples
-            count += torch.tensor([examples, tokens, 1, weight], dtype=torch.float64)
+            n_ex, n_tok = task.batch_size(batch)
+            weight = n_tok if task.log_per_token else n_ex
+            examples, tokens, batches, weight_total = (
+                examples + n_ex, tokens + n_tok, batches + 1, weight_total + weight
+            )
             for k, v in out.items():
-                v = float(v.detach()) if torch.is_tensor(v) else float(v)
-                sums[k] = sums.get(k, torch.zeros((), dtype=torch.float64)) + v * weight
-            if loss is not None:
-                show(bar, loss=f"{float(loss.detach() if torch.is_tensor(loss) else loss):.4f}")
+                v = v.detach().double() if torch.is_tensor(v) else float(v)
+                sums[k] = sums.get(k, 0.0) + v * weight
+            if len(window) >= SYNC_EVERY or i + 1 == steps:
+                values = self._sync(window, window_steps, epoch)
+                if values:
+                    show(bar, loss=f"{values[-1]:.4f}")
+                window, window_steps = [], []
         elapsed = time.perf_counter() - start
+        self._sync(window, window_steps, epoch)  # a task that stopped its data early
         task.end_train_epoch(epoch)
-        for v in [*sums.values(), count]:
+        totals = {k: torch.as_tensor(v, dtype=torch.float64).cpu() for k, v in sums.items()}
+        count = torch.tensor([examples, tokens, batches, weight_total], dtype=torch.float64)
+        for v in [*totals.values(), count]:
             dist.all_reduce_sum(v)
         examples, tokens, weight = float(count[0]), float(count[1]), float(count[3])
         self.train_seconds += elapsed
         self.train_examples += int(examples)
         self.train_tokens += int(tokens)
-        row = {f"train_{k}": float(v) / weight for k, v in sums.items() if weight}
+        row = {f"train_{k}": float(v) / weight for k, v in totals.items() if weight}
         row.update({f"lr{'' if n == 'main' else '_' + n}": lr for n, lr in lr_used.items()})
         row["epoch_seconds"] = elapsed
         row["examples_per_s"] = examples / elapsed if elapsed > 0 else 0.0
@@ -362,5 +402,15 @@ def check_capabilities(task: type[Task], tcfg: dict[str, Any]) -> None:
         raise UserError(f"train.accumulate must be an integer >= 1, got {acc!r}")
     if acc > 1 and task.manual_optimization:
         raise UserError(f"task {task.name!r} steps its own optimizers: train.accumulate must be 1")
+    mode = tcfg.get("dist", "ddp")
+    if mode not in dist.DIST_MODES:
+        raise UserError(f"train.dist must be one of {', '.join(dist.DIST_MODES)}, got {mode!r}")
+    if mode != "ddp" and task.manual_optimization:
+        raise UserError(
+            f"task {task.name!r} steps its own optimizers: train.dist={mode} needs the engine "
+            "to step them; use train.dist=ddp"
+        )
+    if mode != "ddp" and amp == "fp16":
+        raise UserError(f"train.dist={mode} sums fp32 gradients: use train.amp=bf16 or none")
     if dist.world_size() > 1 and not task.supports_ddp:
         raise UserError(f"task {task.name!r} runs in one process: start it without --nproc")
