@@ -236,6 +236,29 @@ class TwoPlayers(Task):
         return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss, "g_loss": g_loss}
 
 
+class RandomTest(TwoPlayers):
+    """Its test draws from the global generator, as a sampler or a noisy metric would."""
+
+    name = "toy-random-test"
+
+    def test(self) -> dict[str, float]:
+        return {"noise": float(torch.rand(1000).mean())}
+
+
+def test_extending_a_finished_run_with_resume_equals_a_longer_run(tmp_path) -> None:
+    """The test's random draws are not left in the checkpoint's RNG state."""
+    longer = _fit(RandomTest, _cfg(epochs=3), tmp_path / "long")
+    _fit(RandomTest, _cfg(epochs=2), tmp_path / "ext")
+    extended = _fit(RandomTest, _cfg(epochs=3), tmp_path / "ext", resume=True)
+    for name in ("gen", "disc"):
+        for p, q in zip(
+            extended.task.module(name).parameters(),
+            longer.task.module(name).parameters(),
+            strict=True,
+        ):
+            assert torch.equal(p, q)
+
+
 def test_two_optimizers_resume_exactly(tmp_path) -> None:
     cfg = _cfg(epochs=3)
     cfg["schedule"].update(name="cosine")

@@ -364,8 +364,12 @@ class Engine:
                     self.on_epoch_end(int(row["epoch"]), row)
             for m in task.module_names:
                 task.module(m).eval()
+            rng_before_test = rng_state()
             with torch.no_grad(), self.autocast():
                 tested = task.test()
+            # the test's random draws must not shift training: a finished run extended with
+            # --resume then continues exactly as a run that was longer from the start
+            set_rng_state(rng_before_test)
             mine = [r for r in self.history if r.get("phase", k) == k] if name else self.history
             self.phase_results[name] = {**(mine[-1] if mine else {}), **tested}
             self._save(phase_done=True)
