@@ -360,3 +360,21 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         f"best member {result['best_member']:.4f}, gain {result['gain']:+.4f}"
     )
     return 0
+
+
+def cmd_bleu_diff(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.bleu_diff import bleu_diff
+
+    r = bleu_diff(args.run_a, args.run_b, args.column, args.samples, args.seed, args.confidence)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(
+        f"{r['sentences']} test sentences, {args.column} decoding\n"
+        f"A {r['bleu_a']:.2f} BLEU  {r['run_a']}\n"
+        f"B {r['bleu_b']:.2f} BLEU  {r['run_b']}\n"
+        f"B - A = {r['diff']:+.2f} BLEU, {100 * r['confidence']:g}% CI "
+        f"[{r['low']:+.2f}, {r['high']:+.2f}] (paired bootstrap, {r['samples']} resamples, "
+        f"seed {args.seed}); B not better in {100 * r['p_b_not_better']:.1f}% of resamples"
+    )
+    return 0

@@ -23,11 +23,11 @@ import torch
 
 from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
+from scratchdl.models import build_model
 from scratchdl.tasks import register_task
 from scratchdl.text.corpora.translation import TranslationSplit, load_translation
 from scratchdl.text.metrics.bleu import corpus_bleu
 from scratchdl.text.translation.seq2seq import (
-    Seq2Seq,
     masked_cross_entropy,
     teacher_forcing_input,
     translate,
@@ -38,7 +38,9 @@ from scratchdl.train.task import Task
 DEFAULTS: dict[str, Any] = {
     "data": {
         "dataset": "bible-en-es",  # or tatoeba-eng-fra
-        "max_tokens": 20,  # keep pairs with at most this many tokens on both sides
+        "max_tokens": 20,  # keep pairs with at most this many units (tokens) on both sides
+        "tokenizer": "word",  # units: "word" (words and punctuation) or "bpe" (subwords)
+        "bpe_vocab": 8000,  # tokenizer "bpe": symbols per language, learned on train only
         "min_freq": 2,  # rarer training tokens become <unk>
         "val_fraction": 0.05,  # of the split groups (Bible chapters)
         "test_fraction": 0.05,
@@ -93,6 +95,12 @@ class Seq2SeqTask(Task):
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
         check_decode(cfg["decode"])
+        dcfg = cfg["data"]
+        if dcfg["tokenizer"] not in ("word", "bpe"):
+            raise UserError(f"data.tokenizer must be 'word' or 'bpe', got {dcfg['tokenizer']!r}")
+        vocab = dcfg["bpe_vocab"]
+        if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1:
+            raise UserError(f"data.bpe_vocab must be an integer >= 1, got {vocab!r}")
         need = cfg["data"]["max_tokens"] + 1  # tokens + <eos>
         if need > cfg["model"]["max_len"]:
             raise UserError(
@@ -112,20 +120,22 @@ class Seq2SeqTask(Task):
             test_fraction=dcfg["test_fraction"],
             split_seed=dcfg["split_seed"],
             train_limit=dcfg["train_limit"],
+            tokenizer=dcfg["tokenizer"],
+            bpe_vocab=dcfg["bpe_vocab"],
         )
         self.src_vocab, self.tgt_vocab = self.data.src_vocab, self.data.tgt_vocab
         if dist.is_main_process():
             self.src_vocab.save(self.run.run_dir / "src_vocab.json")
             self.tgt_vocab.save(self.run.run_dir / "tgt_vocab.json")
-        self.model = Seq2Seq(
-            len(self.src_vocab),
-            len(self.tgt_vocab),
-            embed_size=mcfg["embed_size"],
-            hidden_size=mcfg["hidden_size"],
-            num_layers=mcfg["num_layers"],
-            dropout=mcfg["dropout"],
-            impl=mcfg["impl"],
-            max_len=mcfg["max_len"],
+            for side, bpe in (("src", self.data.src_bpe), ("tgt", self.data.tgt_bpe)):
+                if bpe is not None:
+                    bpe.save(self.run.run_dir / f"{side}_bpe.json")
+        options = {k: v for k, v in mcfg.items() if k != "name"}
+        self.model = build_model(
+            mcfg["name"],
+            src_vocab_size=len(self.src_vocab),
+            tgt_vocab_size=len(self.tgt_vocab),
+            **options,
         )
 
     # -- training ------------------------------------------------------------------------
@@ -186,16 +196,18 @@ class Seq2SeqTask(Task):
         return total / tokens if tokens else float("nan")
 
     def _translate(self, split: TranslationSplit, beam_size: int = 1) -> list[list[str]]:
+        """Words of the translation of each source of `split` (BPE output decoded)."""
         dec = self.cfg["decode"]
-        return translate(
+        units = translate(
             self.module("model"),
-            split.src_tokens,
+            split.src_units,
             self.src_vocab,
             self.tgt_vocab,
             beam_size=beam_size,
             alpha=dec["alpha"] if beam_size > 1 else 0.0,
             batch_size=self.cfg["data"]["eval_batch_size"],
         )
+        return [self.data.words(u) for u in units]
 
     @staticmethod
     def _bleu(hypotheses: list[list[str]], split: TranslationSplit) -> float:
