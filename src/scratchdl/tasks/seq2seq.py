@@ -1,7 +1,12 @@
-"""The "seq2seq" task: a GRU encoder-decoder on parallel sentences, reported in BLEU.
+"""The "seq2seq" task: an encoder-decoder (model.name: gru-seq2seq, bahdanau-seq2seq,
+transformer-seq2seq) on parallel sentences, reported in BLEU.
 
-Training: teacher forcing and the masked cross-entropy (a mean over real target tokens;
-train_loss is the epoch's mean over its tokens), clipping at train.grad_clip (the engine's).
+Units: data.tokenizer "word" or "bpe" (one BPE per language, learned on the training side);
+BLEU is always on words (BPE output is decoded first).
+
+Training: teacher forcing and the masked (optionally label-smoothed) cross-entropy (a mean
+over real target tokens; train_loss is the epoch's mean over its tokens), clipping at
+train.grad_clip (the engine's).
 Per epoch: val_loss and greedy corpus BLEU (val_bleu). At the end: test corpus BLEU with
 greedy decoding and with beam search (test_bleu_greedy, test_bleu_beam), every test
 translation in test_translations.tsv and a few in examples.txt. BLEU is corpus BLEU (n <= 4,
@@ -24,6 +29,7 @@ import torch
 from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
 from scratchdl.models import build_model
+from scratchdl.nn.losses import label_smoothed_cross_entropy
 from scratchdl.tasks import register_task
 from scratchdl.text.corpora.translation import TranslationSplit, load_translation
 from scratchdl.text.metrics.bleu import corpus_bleu
@@ -48,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
         "train_limit": 0,  # > 0: only the first N training pairs (quick tests)
         "batch_size": 64,  # per process
         "eval_batch_size": 256,
+    },
+    "loss": {
+        "label_smoothing": 0.0,  # > 0: training loss against (1 - eps) one-hot + eps uniform
     },
     "decode": {
         "beam_size": 4,
@@ -95,6 +104,9 @@ class Seq2SeqTask(Task):
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
         check_decode(cfg["decode"])
+        eps = cfg["loss"]["label_smoothing"]
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 <= eps < 1:
+            raise UserError(f"loss.label_smoothing must be a number in [0, 1), got {eps!r}")
         dcfg = cfg["data"]
         if dcfg["tokenizer"] not in ("word", "bpe"):
             raise UserError(f"data.tokenizer must be 'word' or 'bpe', got {dcfg['tokenizer']!r}")
@@ -169,7 +181,7 @@ class Seq2SeqTask(Task):
         logits = self.model(
             batch["src"], batch["src_len"], teacher_forcing_input(tgt, self.tgt_vocab.bos)
         )
-        loss = masked_cross_entropy(logits, tgt, tgt_len) * batch["real"]
+        loss = self._loss(logits, tgt, tgt_len) * batch["real"]
         if self.world_size > 1:
             tokens = (tgt_len.sum() * batch["real"]).to(torch.float64)
             total = dist.all_reduce_sum(tokens.detach().clone())
@@ -177,6 +189,16 @@ class Seq2SeqTask(Task):
             # the value stays this rank's mean (logged, checked); the gradient is the scaled one
             loss = loss.detach() + (scaled - scaled.detach())
         return {"loss": loss}
+
+    def _loss(self, logits: torch.Tensor, tgt: torch.Tensor, tgt_len: torch.Tensor) -> torch.Tensor:
+        """Mean over real target tokens: cross-entropy, label-smoothed when loss.label_smoothing
+        > 0 (val/test losses stay plain cross-entropy, comparable across models)."""
+        eps = float(self.cfg["loss"]["label_smoothing"])
+        if eps == 0:
+            return masked_cross_entropy(logits, tgt, tgt_len)
+        pad = torch.arange(tgt.shape[1], device=tgt.device) >= tgt_len.to(tgt.device)[:, None]
+        target = tgt.masked_fill(pad, -100)
+        return label_smoothed_cross_entropy(logits.transpose(1, 2), target, eps)
 
     def batch_size(self, batch: Batch) -> tuple[int, int]:
         if float(batch["real"]) == 0:

@@ -16,7 +16,7 @@ Decoding protocol (so one greedy_decode / beam_search / translate serves every t
 model: this GRU, the Bahdanau GRU, the Transformer): a model has max_len,
 `start(src, src_len) -> state` (a tuple of tensors, batch on dim 0, nested tuples allowed)
 and `advance(tokens [N], state) -> (log-probabilities [N, V], state)`; beam search repeats
-and reorders the state's rows with select_state.
+and reorders the state's rows with select_state (None entries, e.g. an empty cache, pass).
 """
 
 from __future__ import annotations
@@ -190,8 +190,12 @@ class Seq2Seq(nn.Module):
 
 def select_state(state: tuple, rows: torch.Tensor) -> tuple:
     """The decoder state of batch rows `rows` (repeat for a beam, reorder by parent)."""
-    return tuple(select_state(x, rows) if isinstance(x, tuple) else x.index_select(0, rows)
-                 for x in state)
+    return tuple(
+        x if x is None
+        else select_state(x, rows) if isinstance(x, tuple)
+        else x.index_select(0, rows)
+        for x in state
+    )
 
 
 def teacher_forcing_input(tgt: torch.Tensor, bos: int) -> torch.Tensor:
