@@ -33,7 +33,9 @@ from scratchdl.nn.losses import label_smoothed_cross_entropy
 from scratchdl.tasks import register_task
 from scratchdl.text.corpora.translation import TranslationSplit, load_translation
 from scratchdl.text.metrics.bleu import corpus_bleu
+from scratchdl.text.translation.alignment import alignment, heatmaps
 from scratchdl.text.translation.seq2seq import (
+    greedy_decode,
     masked_cross_entropy,
     teacher_forcing_input,
     translate,
@@ -245,6 +247,7 @@ class Seq2SeqTask(Task):
         beam = self._translate(test, self.cfg["decode"]["beam_size"])
         if dist.is_main_process():
             self._write_translations(greedy, beam)
+            self._plot_alignment()
         return {
             "test_bleu_greedy": self._bleu(greedy, test),
             "test_bleu_beam": self._bleu(beam, test),
@@ -275,3 +278,28 @@ class Seq2SeqTask(Task):
                 f"  beam:      {' '.join(beam[i])}\n"
             )
         (run_dir / "examples.txt").write_text("\n".join(blocks), encoding="utf-8")
+
+    def _plot_alignment(self) -> None:
+        """alignment.png/.pdf: the attention of an attention model on one test verse (the
+        first with 8..20 source units), translated greedily."""
+        model = self.module("model")
+        if not hasattr(model, "cross_attention") and not hasattr(model, "attention_weights"):
+            return
+        test = self.data.test
+        pick = next((i for i in range(len(test)) if 8 <= len(test.src_units[i]) <= 20), None)
+        if pick is None:
+            return
+        src, src_len = test.src[pick : pick + 1], test.src_len[pick : pick + 1]
+        src = src[:, : int(src_len[0])].to(self.device)
+        was_training = model.training
+        model.eval()
+        out = greedy_decode(model, src, src_len.to(self.device), self.tgt_vocab.bos,
+                            self.tgt_vocab.eos)[0]
+        model.train(was_training)
+        weights = alignment(model, src, src_len.to(self.device), out, self.tgt_vocab.bos)
+        source = [*test.src_units[pick], "<eos>"]
+        ended = len(out) < model.max_len  # else the last row is a step past max_len
+        output = [*self.tgt_vocab.decode(out), "<eos>" if ended else "(cut)"]
+        what = "encoder-decoder attention, last layer" if weights.shape[0] > 1 else "alignment"
+        title = f"{test.refs[pick]}: {what}"
+        heatmaps(weights, source, output, title, self.run.run_dir / "alignment")
