@@ -327,6 +327,26 @@ def test_seq2seq_task_with_bpe_units_reports_word_bleu(
                        quiet=True)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("recipe", "model"),
+    [
+        ("seq2seq-attn-bible-en-es", ["model.embed_size=8", "model.hidden_size=12"]),
+        ("transformer-bible-en-es", ["model.d_model=16", "model.dim_feedforward=16",
+                                     "model.num_layers=1", "schedule.warmup_steps=2"]),
+    ],
+)
+def test_attention_recipes_run_and_plot_their_alignment(
+    tatoeba_cache: None, tmp_path: Path, recipe: str, model: list[str]
+) -> None:
+    tiny = [s for s in TINY if not s.startswith("model.")]
+    cfg = load_recipe(recipe, [*tiny, *model, "data.tokenizer=word", "train.epochs=1"])
+    final = run_recipe(cfg, out=tmp_path / "run", quiet=True)["final"]
+    assert 0 <= final["test_bleu_beam"] <= 100 and final["train_loss"] > 0
+    assert (tmp_path / "run" / "alignment.png").is_file()
+    assert (tmp_path / "run" / "alignment.pdf").is_file()
+
+
 def test_seq2seq_task_checks_its_config(tatoeba_cache: None, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="max_len"):
         run_recipe(

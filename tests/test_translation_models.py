@@ -120,3 +120,19 @@ def test_long_sources_are_refused(name):
     src = torch.randint(4, 11, (1, 9))
     with pytest.raises(UserError, match="max_len"):
         model.start(src, torch.tensor([9]))
+
+
+@pytest.mark.slow
+def test_heatmaps_write_png_and_pdf(tmp_path):
+    from scratchdl.text.translation.alignment import alignment, heatmaps
+
+    model = small("transformer-seq2seq")
+    src, src_len = batch()
+    weights = alignment(model, src[:1], src_len[:1], [4, 5], BOS)
+    assert weights.shape == (4, 3, 5)  # heads, outputs + <eos>, source units
+    paths = heatmaps(weights, list("abcde"), ["x", "y", "<eos>"], "t", tmp_path / "al")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
+    gru = small("bahdanau-seq2seq")
+    assert alignment(gru, src[1:2, :2], src_len[1:2], [4], BOS).shape == (1, 2, 2)
+    with pytest.raises(UserError, match="labels"):
+        heatmaps(weights, list("abc"), ["x"], "t", tmp_path / "bad")

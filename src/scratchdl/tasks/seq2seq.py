@@ -281,14 +281,17 @@ class Seq2SeqTask(Task):
 
     def _plot_alignment(self) -> None:
         """alignment.png/.pdf: the attention of an attention model on one test verse (the
-        first with 8..20 source units), translated greedily."""
+        first with 8..20 source units, else the longest), translated greedily."""
         model = self.module("model")
         if not hasattr(model, "cross_attention") and not hasattr(model, "attention_weights"):
             return
         test = self.data.test
-        pick = next((i for i in range(len(test)) if 8 <= len(test.src_units[i]) <= 20), None)
-        if pick is None:
+        if not len(test):
             return
+        sizes = [len(u) for u in test.src_units]
+        pick = next((i for i, n in enumerate(sizes) if 8 <= n <= 20), None)
+        if pick is None:
+            pick = max(range(len(test)), key=lambda i: (sizes[i] <= 20, sizes[i]))
         src, src_len = test.src[pick : pick + 1], test.src_len[pick : pick + 1]
         src = src[:, : int(src_len[0])].to(self.device)
         was_training = model.training
