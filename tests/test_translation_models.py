@@ -70,6 +70,7 @@ def test_stepwise_decoding_equals_teacher_forcing_and_ignores_padding(name):
     assert greedy_decode(model, src, src_len, BOS, EOS)[1] == alone[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SMALL))
 def test_wide_beam_finds_the_most_probable_sequence(name):
     model = small(name, max_len=3)

@@ -288,9 +288,9 @@ def load_translation(
     tokenizer "word": the units are the words and punctuation marks; pairs longer than
     max_tokens are dropped before the split (the split shuffles the groups that remain).
     tokenizer "bpe": the groups of all pairs are split first; one BPE per language (at most
-    bpe_vocab symbols) is learned on that language's training side (after train_limit); then
-    pairs with more than max_tokens BPE units on either side are dropped from every split.
-    train_limit > 0 keeps only the first that many training pairs (for quick tests).
+    bpe_vocab symbols) is learned on that language's whole training side; then pairs with
+    more than max_tokens BPE units on either side are dropped from every split.
+    train_limit > 0 then keeps only the first that many training pairs (for quick tests).
     """
     if max_tokens < 1:
         raise UserError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -310,8 +310,6 @@ def load_translation(
     for item, split in zip(items, where, strict=True):
         parts[split].append(item)
     stats["short_pairs"] = len(items)
-    if train_limit > 0:
-        parts["train"] = parts["train"][:train_limit]
     if tokenizer == "bpe":
         src_bpe = BPE.learn([w for item in parts["train"] for w in item[1]], bpe_vocab)
         tgt_bpe = BPE.learn([w for item in parts["train"] for w in item[2]], bpe_vocab)
@@ -319,6 +317,8 @@ def load_translation(
             units = [(p, s, t, src_bpe.encode(s), tgt_bpe.encode(t)) for p, s, t, _, _ in part]
             parts[name] = [u for u in units if len(u[3]) <= max_tokens and len(u[4]) <= max_tokens]
         stats["short_pairs"] = sum(len(part) for part in parts.values())
+    if train_limit > 0:
+        parts["train"] = parts["train"][:train_limit]
     seen = {tuple(item[1]) for item in parts["train"]}
     for split in ("val", "test"):
         kept = [t for t in parts[split] if tuple(t[1]) not in seen]
