@@ -100,6 +100,18 @@ def test_sdpa_matches_torch(kind: str) -> None:
     torch.testing.assert_close(fused, twin, **TOL)
 
 
+def test_causal_combines_with_a_padding_mask() -> None:
+    torch.manual_seed(6)
+    q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8)
+    keep = (torch.arange(5) < torch.tensor([3, 5])[:, None])[:, None, None, :]
+    both = keep & torch.ones(5, 5, dtype=torch.bool).tril()
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=both)
+    additive = torch.zeros(keep.shape).masked_fill(~keep, float("-inf"))
+    for mask in (keep, additive):
+        out = scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=True)
+        torch.testing.assert_close(out, ref, **TOL)
+
+
 def test_sdpa_gradients_match_torch() -> None:
     torch.manual_seed(3)
     qkv = [torch.randn(2, 4, 8, requires_grad=True) for _ in range(3)]

@@ -249,6 +249,14 @@ def _probe_pretrained(name: str) -> None:
     _grads_ok(model, nn.functional.cross_entropy(out, torch.tensor([0, 2])))
 
 
+def _probe_kernel_regression(name: str) -> None:
+    model = build_model(name, w=2.0)
+    keys, values = torch.linspace(0, 1, 6), torch.randn(6)
+    out = model(torch.tensor([0.3, 0.7]), keys, values)
+    assert out.shape == (2,) and torch.allclose(model.attention_weights.sum(-1), torch.ones(2))
+    _grads_ok(model, out.pow(2).sum())
+
+
 PROBES = {
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
@@ -258,6 +266,7 @@ PROBES = {
     "scratch-linear": _probe_scratch_linear,
     "scratch-knn": _probe_scratch_knn,
     "pretrained": _probe_pretrained,
+    "kernel-regression": _probe_kernel_regression,
 }
 
 

@@ -125,3 +125,17 @@ def test_mha_errors() -> None:
         mha(x, x, x, attn_mask=torch.zeros(3, 4, dtype=torch.bool))
     with pytest.raises(UserError, match="embed_dim=8"):
         MultiHeadAttention(E, H).load_from_torch(nn.MultiheadAttention(8, 2))
+
+
+def test_attention_dropout_matches_torch_draw_for_draw() -> None:
+    torch.manual_seed(0)
+    twin = nn.MultiheadAttention(E, H, dropout=0.3, batch_first=True)  # training mode
+    ours = MultiHeadAttention(E, H, dropout=0.3).load_from_torch(twin)
+    x = torch.randn(2, 5, E)
+    torch.manual_seed(7)
+    out, w = ours(x, x, x, need_weights=True)
+    torch.manual_seed(7)
+    t_out, t_w = twin(x, x, x, need_weights=True)
+    torch.testing.assert_close(out, t_out, **TOL)
+    torch.testing.assert_close(w, t_w, **TOL)
+    assert not torch.allclose(out, ours.eval()(x, x, x)[0])  # dropout did act

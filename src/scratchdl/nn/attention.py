@@ -136,7 +136,7 @@ def attention_with_weights(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | 
         elif attn_mask.dtype == torch.bool:
             attn_mask = attn_mask & cm
         else:
-            attn_mask = attn_mask.masked_fill(~cm, float("-inf"))
+            attn_mask = torch.where(cm, attn_mask, float("-inf"))  # broadcasts both ways
     if use_sdpa:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
                                              scale=scale)

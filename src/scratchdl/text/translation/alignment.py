@@ -10,7 +10,6 @@ the weights are those it used while translating.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -45,32 +44,16 @@ def alignment(
 def heatmaps(
     weights: torch.Tensor, source: list[str], output: list[str], title: str, path_stem: Path
 ) -> list[Path]:
-    """One heat map per head ([heads, T, S]), source along x, output along y; PNG and PDF."""
+    """One heat map per head ([heads, T, S]), source along x, output along y; PNG and PDF
+    (plotstyle.attention_heatmap, the workbench's heat map)."""
     heads, rows, cols = weights.shape
     if rows != len(output) or cols != len(source):
         raise UserError(
             f"heatmaps: weights [{heads}, {rows}, {cols}] need {rows} output and {cols} source "
             f"labels, got {len(output)} and {len(source)}"
         )
-    per_row = min(heads, 2)
-    grid = math.ceil(heads / per_row)
-    cell = 0.22
-    w, h = max(2.5, cols * cell + 1.2), max(2.0, rows * cell + 1.0)
-    with plotstyle.plt.rc_context(plotstyle.STYLE):
-        fig, axes = plotstyle.plt.subplots(
-            grid, per_row, figsize=(w * per_row, h * grid), squeeze=False
-        )
-        for i, ax in enumerate(axes.flat):
-            if i >= heads:
-                ax.axis("off")
-                continue
-            image = ax.imshow(weights[i].numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
-            ax.set_xticks(range(cols), source, rotation=90, fontsize=6)
-            ax.set_yticks(range(rows), output, fontsize=6)
-            ax.set_xlabel("source")
-            ax.set_ylabel("output")
-            if heads > 1:
-                ax.set_title(f"head {i + 1}")
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="attention weight")
-        fig.suptitle(title)
-        return plotstyle.save(fig, path_stem)
+    titles = [f"head {h + 1}" for h in range(heads)] if heads > 1 else None
+    return plotstyle.attention_heatmap(
+        weights, source, output, path_stem, xlabel="source", ylabel="output", titles=titles,
+        title=title, max_ticks=60,
+    )
