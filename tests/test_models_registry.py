@@ -183,16 +183,14 @@ def _probe_cloze(name: str) -> None:
     _grads_ok(model, nn.functional.cross_entropy(logits.reshape(-1, V), X[:, 1:-1].reshape(-1)))
 
 
+SMALL_SEQ2SEQ = {
+    "transformer-seq2seq": {"d_model": 8, "nhead": 2, "dim_feedforward": 6, "num_layers": 1},
+}
+
+
 def _probe_seq2seq(name: str) -> None:
-    model = build_model(
-        name,
-        src_vocab_size=V,
-        tgt_vocab_size=V + 2,
-        embed_size=4,
-        hidden_size=5,
-        num_layers=1,
-        dropout=0.0,
-    )
+    small = SMALL_SEQ2SEQ.get(name, {"embed_size": 4, "hidden_size": 5, "num_layers": 1})
+    model = build_model(name, src_vocab_size=V, tgt_vocab_size=V + 2, dropout=0.0, **small)
     src, src_len = torch.randint(0, V, (2, 4)), torch.tensor([4, 2])
     tgt = torch.randint(0, V + 2, (2, 3))
     logits = model(src, src_len, tgt)
@@ -320,6 +318,17 @@ def test_parameter_counts_by_hand() -> None:
     enc = V * 4 + 3 * (5 * 4 + 5 * 5 + 2 * 5)
     dec = 9 * 4 + 3 * (5 * 9 + 5 * 5 + 2 * 5) + 5 * 9 + 9
     assert n(s2s) == enc + dec
+    # Bahdanau: the same GRUs and dense, plus W_k, W_q [H, H] and w_v [1, H] (no biases)
+    opts = {"embed_size": 4, "hidden_size": 5, "num_layers": 1, "dropout": 0.0}
+    attn = build_model("bahdanau-seq2seq", src_vocab_size=V, tgt_vocab_size=9, **opts)
+    assert n(attn) == enc + dec + 2 * 5 * 5 + 5
+    # Transformer: torch's layers of the same size, two embeddings, the final pre-norm
+    # LayerNorms, and the output bias (its weight is the tied target embedding)
+    d, ff = 8, 6
+    tr = build_model("transformer-seq2seq", src_vocab_size=V, tgt_vocab_size=9, d_model=d,
+                     nhead=2, dim_feedforward=ff, num_layers=2)
+    layers = 2 * (n(nn.TransformerEncoderLayer(d, 2, ff)) + n(nn.TransformerDecoderLayer(d, 2, ff)))
+    assert n(tr) == layers + 2 * 2 * d + V * d + 9 * d + 9
     # twolayer on 1x4x4, H=5, C=3: W1 16*5 + b1 5 + W2 5*3 + b2 3
     net = build_model("twolayer", input_shape=(1, 4, 4), num_classes=3, seed=0, hidden_dim=5)
     assert net.num_params() == 80 + 5 + 15 + 3

@@ -300,6 +300,53 @@ def test_seq2seq_task_runs_and_resumes_exactly(
     assert Vocab.load(tmp_path / "full" / "tgt_vocab.json").eos == 3
 
 
+@pytest.mark.slow
+def test_seq2seq_task_with_bpe_units_reports_word_bleu(
+    tatoeba_cache: None, tmp_path: Path
+) -> None:
+    from scratchdl.text.tokens.bpe import BPE
+
+    cfg = load_recipe(
+        "seq2seq-bible-en-es",
+        [*TINY, "data.tokenizer=bpe", "data.bpe_vocab=40", "data.max_tokens=20",
+         "model.max_len=24", "train.epochs=1"],
+    )
+    out = run_recipe(cfg, out=tmp_path / "run", quiet=True)
+    final = out["final"]
+    assert final["test_pairs"] > 0 and 0 <= final["test_bleu_beam"] <= 100
+    bpe = BPE.load(tmp_path / "run" / "tgt_bpe.json")
+    assert len(bpe) <= 40 and (tmp_path / "run" / "src_bpe.json").is_file()
+    rows = (tmp_path / "run" / "test_translations.tsv").read_text(encoding="utf-8").splitlines()
+    for row in rows[1:]:
+        reference, greedy = row.split("\t")[2:4]
+        assert "\u2581" not in reference + greedy  # words, not subwords, are scored and saved
+    bad_settings = (("data.tokenizer=chars", "data.tokenizer"), ("data.bpe_vocab=0", "bpe_vocab"))
+    for bad, match in bad_settings:
+        with pytest.raises(UserError, match=match):
+            run_recipe(load_recipe("seq2seq-bible-en-es", [*TINY, bad]), out=tmp_path / "x",
+                       quiet=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("recipe", "model"),
+    [
+        ("seq2seq-attn-bible-en-es", ["model.embed_size=8", "model.hidden_size=12"]),
+        ("transformer-bible-en-es", ["model.d_model=16", "model.dim_feedforward=16",
+                                     "model.num_layers=1", "schedule.warmup_steps=2"]),
+    ],
+)
+def test_attention_recipes_run_and_plot_their_alignment(
+    tatoeba_cache: None, tmp_path: Path, recipe: str, model: list[str]
+) -> None:
+    tiny = [s for s in TINY if not s.startswith("model.")]
+    cfg = load_recipe(recipe, [*tiny, *model, "data.tokenizer=word", "train.epochs=1"])
+    final = run_recipe(cfg, out=tmp_path / "run", quiet=True)["final"]
+    assert 0 <= final["test_bleu_beam"] <= 100 and final["train_loss"] > 0
+    assert (tmp_path / "run" / "alignment.png").is_file()
+    assert (tmp_path / "run" / "alignment.pdf").is_file()
+
+
 def test_seq2seq_task_checks_its_config(tatoeba_cache: None, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="max_len"):
         run_recipe(
@@ -325,6 +372,8 @@ def test_bible_recipe_one_short_epoch(tmp_path: Path) -> None:
         [
             "train.epochs=1",
             "data.train_limit=128",
+            "data.val_fraction=0.01",
+            "data.test_fraction=0.02",  # ~450 verses: decoding the full 2,231 is slow
             "model.embed_size=16",
             "model.hidden_size=16",
             "model.num_layers=1",

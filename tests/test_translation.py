@@ -166,6 +166,35 @@ def test_load_translation_filters_splits_and_keeps_test_unseen() -> None:
         load_translation("klingon")
 
 
+def test_load_translation_bpe_units_learned_on_train_only() -> None:
+    from scratchdl.text.tokens.bpe import BPE
+
+    pairs = synthetic_pairs()
+    data = load_translation(
+        max_tokens=8, pairs=pairs, val_fraction=0.1, test_fraction=0.2, tokenizer="bpe",
+        bpe_vocab=60, min_freq=1,
+    )
+    assert data.src_bpe is not None and data.tgt_bpe is not None
+    # the split is of all chapters, then each side's BPE is learned on the training words
+    everything = load_translation(max_tokens=50, pairs=pairs, val_fraction=0.1,
+                                  test_fraction=0.2, min_freq=1)
+    train_words = [w for t in everything.train.tgt_tokens for w in t]
+    assert data.tgt_bpe.merges == BPE.learn(train_words, 60).merges
+    for split in (data.train, data.val, data.test):
+        assert len(split) > 0
+        assert all(len(u) <= 8 for u in split.src_units + split.tgt_units)
+        assert torch.equal(split.tgt_len, torch.tensor([len(u) + 1 for u in split.tgt_units]))
+        for units, words in zip(split.tgt_units, split.tgt_tokens, strict=True):
+            assert data.words(units) == words and data.tgt_bpe.encode(words) == units
+    # units longer than words: fewer pairs pass the same max_tokens than with words
+    word_data = load_translation(max_tokens=8, pairs=pairs, val_fraction=0.1,
+                                 test_fraction=0.2)
+    assert len(data.train) < len(word_data.train)
+    assert word_data.src_bpe is None and word_data.words(["a", "b"]) == ["a", "b"]
+    with pytest.raises(UserError, match="data.tokenizer"):
+        load_translation(pairs=pairs, tokenizer="chars")
+
+
 def bible_pairs() -> list[TranslationPair]:
     try:
         return load_bible_pairs(fetch=False)

@@ -207,8 +207,9 @@ def cmd_data_show(args: argparse.Namespace) -> int:
         raise UserError(f"--n: expected a positive number of images, got {args.n}")
     data = spec.load_detection()
     if args.split not in data.splits:
-        raise UserError(f"--split: {args.name} has splits {', '.join(data.splits)}, "
-                        f"got {args.split!r}")
+        raise UserError(
+            f"--split: {args.name} has splits {', '.join(data.splits)}, got {args.split!r}"
+        )
     split = data.splits[args.split]
     n = min(args.n, len(split.images))
     stem = Path(args.out or f"{args.name}-{args.split}")
@@ -413,6 +414,26 @@ def cmd_export_tensorboard(args: argparse.Namespace) -> int:
     if len(args.run_dirs) == 1:
         print(f"open with: tensorboard --logdir {args.run_dirs[0]}")
     else:
-        print("open with: tensorboard --logdir_spec " + ",".join(
-            f"{Path(d).name}:{d}" for d in args.run_dirs))
+        print(
+            "open with: tensorboard --logdir_spec "
+            + ",".join(f"{Path(d).name}:{d}" for d in args.run_dirs)
+        )
+    return 0
+
+
+def cmd_bleu_diff(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.bleu_diff import bleu_diff
+
+    r = bleu_diff(args.run_a, args.run_b, args.column, args.samples, args.seed, args.confidence)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(
+        f"{r['sentences']} test sentences, {args.column} decoding\n"
+        f"A {r['bleu_a']:.2f} BLEU  {r['run_a']}\n"
+        f"B {r['bleu_b']:.2f} BLEU  {r['run_b']}\n"
+        f"B - A = {r['diff']:+.2f} BLEU, {100 * r['confidence']:g}% CI "
+        f"[{r['low']:+.2f}, {r['high']:+.2f}] (paired bootstrap, {r['samples']} resamples, "
+        f"seed {args.seed}); B not better in {100 * r['p_b_not_better']:.1f}% of resamples"
+    )
     return 0

@@ -192,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     s.set_defaults(func=commands.cmd_ensemble)
 
+    s = sub.add_parser(
+        "bleu-diff", help="paired-bootstrap CI of the test BLEU difference of two seq2seq runs"
+    )
+    s.add_argument("run_a", metavar="RUN_A", help="run directory of the baseline")
+    s.add_argument("run_b", metavar="RUN_B", help="run directory of the system compared with it")
+    s.add_argument("--column", choices=("greedy", "beam"), default="beam")
+    s.add_argument("--samples", type=int, default=1000, help="bootstrap resamples")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--confidence", type=float, default=0.95)
+    s.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    s.set_defaults(func=commands.cmd_bleu_diff)
+
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     s = msub.add_parser("list", help="registered models and their options")

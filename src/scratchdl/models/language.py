@@ -65,6 +65,35 @@ def gru_seq2seq(*, src_vocab_size: int, tgt_vocab_size: int, **options: Any):
     return Seq2Seq(src_vocab_size, tgt_vocab_size, **options)
 
 
+@register_model("bahdanau-seq2seq", "seq2seq", options=SEQ2SEQ_OPTIONS)
+def bahdanau_seq2seq(*, src_vocab_size: int, tgt_vocab_size: int, **options: Any):
+    """GRU encoder-decoder with Bahdanau (additive) attention over the encoder outputs."""
+    from scratchdl.text.translation.bahdanau import BahdanauSeq2Seq
+
+    return BahdanauSeq2Seq(src_vocab_size, tgt_vocab_size, **options)
+
+
+TRANSFORMER_SEQ2SEQ_OPTIONS: dict[str, Any] = {
+    "d_model": 256,
+    "nhead": 4,
+    "num_layers": 3,  # encoder and decoder each
+    "dim_feedforward": 1024,
+    "dropout": 0.1,
+    "norm_first": True,  # pre-norm blocks (False: the 2017 paper's post-norm)
+    "tie_output": True,  # output projection shares the target embedding
+    "use_sdpa": True,  # fused attention kernel (weights for plots are computed on request)
+    "max_len": 64,  # longest source accepted / output generated, in tokens with <eos>
+}
+
+
+@register_model("transformer-seq2seq", "seq2seq", options=TRANSFORMER_SEQ2SEQ_OPTIONS)
+def transformer_seq2seq(*, src_vocab_size: int, tgt_vocab_size: int, **options: Any):
+    """Encoder-decoder Transformer (sinusoidal positions, KV-cached decoding)."""
+    from scratchdl.text.translation.transformer import TransformerSeq2Seq
+
+    return TransformerSeq2Seq(src_vocab_size, tgt_vocab_size, **options)
+
+
 @register_model("ngram", "ngram", options={})
 def ngram(*, order: int, discount: float | None):
     """Interpolated Kneser-Ney n-gram model (order and discount, None = estimated, come from

@@ -1,7 +1,12 @@
-"""The "seq2seq" task: a GRU encoder-decoder on parallel sentences, reported in BLEU.
+"""The "seq2seq" task: an encoder-decoder (model.name: gru-seq2seq, bahdanau-seq2seq,
+transformer-seq2seq) on parallel sentences, reported in BLEU.
 
-Training: teacher forcing and the masked cross-entropy (a mean over real target tokens;
-train_loss is the epoch's mean over its tokens), clipping at train.grad_clip (the engine's).
+Units: data.tokenizer "word" or "bpe" (one BPE per language, learned on the training side);
+BLEU is always on words (BPE output is decoded first).
+
+Training: teacher forcing and the masked (optionally label-smoothed) cross-entropy (a mean
+over real target tokens; train_loss is the epoch's mean over its tokens), clipping at
+train.grad_clip (the engine's).
 Per epoch: val_loss and greedy corpus BLEU (val_bleu). At the end: test corpus BLEU with
 greedy decoding and with beam search (test_bleu_greedy, test_bleu_beam), every test
 translation in test_translations.tsv and a few in examples.txt. BLEU is corpus BLEU (n <= 4,
@@ -23,11 +28,14 @@ import torch
 
 from scratchdl.data.loader import data_order_seed
 from scratchdl.errors import UserError
+from scratchdl.models import build_model
+from scratchdl.nn.losses import label_smoothed_cross_entropy
 from scratchdl.tasks import register_task
 from scratchdl.text.corpora.translation import TranslationSplit, load_translation
 from scratchdl.text.metrics.bleu import corpus_bleu
+from scratchdl.text.translation.alignment import alignment, heatmaps
 from scratchdl.text.translation.seq2seq import (
-    Seq2Seq,
+    greedy_decode,
     masked_cross_entropy,
     teacher_forcing_input,
     translate,
@@ -38,7 +46,9 @@ from scratchdl.train.task import Task
 DEFAULTS: dict[str, Any] = {
     "data": {
         "dataset": "bible-en-es",  # or tatoeba-eng-fra
-        "max_tokens": 20,  # keep pairs with at most this many tokens on both sides
+        "max_tokens": 20,  # keep pairs with at most this many units (tokens) on both sides
+        "tokenizer": "word",  # units: "word" (words and punctuation) or "bpe" (subwords)
+        "bpe_vocab": 8000,  # tokenizer "bpe": symbols per language, learned on train only
         "min_freq": 2,  # rarer training tokens become <unk>
         "val_fraction": 0.05,  # of the split groups (Bible chapters)
         "test_fraction": 0.05,
@@ -46,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
         "train_limit": 0,  # > 0: only the first N training pairs (quick tests)
         "batch_size": 64,  # per process
         "eval_batch_size": 256,
+    },
+    "loss": {
+        "label_smoothing": 0.0,  # > 0: training loss against (1 - eps) one-hot + eps uniform
     },
     "decode": {
         "beam_size": 4,
@@ -93,6 +106,15 @@ class Seq2SeqTask(Task):
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
         check_decode(cfg["decode"])
+        eps = cfg["loss"]["label_smoothing"]
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 <= eps < 1:
+            raise UserError(f"loss.label_smoothing must be a number in [0, 1), got {eps!r}")
+        dcfg = cfg["data"]
+        if dcfg["tokenizer"] not in ("word", "bpe"):
+            raise UserError(f"data.tokenizer must be 'word' or 'bpe', got {dcfg['tokenizer']!r}")
+        vocab = dcfg["bpe_vocab"]
+        if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1:
+            raise UserError(f"data.bpe_vocab must be an integer >= 1, got {vocab!r}")
         need = cfg["data"]["max_tokens"] + 1  # tokens + <eos>
         if need > cfg["model"]["max_len"]:
             raise UserError(
@@ -112,20 +134,22 @@ class Seq2SeqTask(Task):
             test_fraction=dcfg["test_fraction"],
             split_seed=dcfg["split_seed"],
             train_limit=dcfg["train_limit"],
+            tokenizer=dcfg["tokenizer"],
+            bpe_vocab=dcfg["bpe_vocab"],
         )
         self.src_vocab, self.tgt_vocab = self.data.src_vocab, self.data.tgt_vocab
         if dist.is_main_process():
             self.src_vocab.save(self.run.run_dir / "src_vocab.json")
             self.tgt_vocab.save(self.run.run_dir / "tgt_vocab.json")
-        self.model = Seq2Seq(
-            len(self.src_vocab),
-            len(self.tgt_vocab),
-            embed_size=mcfg["embed_size"],
-            hidden_size=mcfg["hidden_size"],
-            num_layers=mcfg["num_layers"],
-            dropout=mcfg["dropout"],
-            impl=mcfg["impl"],
-            max_len=mcfg["max_len"],
+            for side, bpe in (("src", self.data.src_bpe), ("tgt", self.data.tgt_bpe)):
+                if bpe is not None:
+                    bpe.save(self.run.run_dir / f"{side}_bpe.json")
+        options = {k: v for k, v in mcfg.items() if k != "name"}
+        self.model = build_model(
+            mcfg["name"],
+            src_vocab_size=len(self.src_vocab),
+            tgt_vocab_size=len(self.tgt_vocab),
+            **options,
         )
 
     # -- training ------------------------------------------------------------------------
@@ -159,7 +183,7 @@ class Seq2SeqTask(Task):
         logits = self.model(
             batch["src"], batch["src_len"], teacher_forcing_input(tgt, self.tgt_vocab.bos)
         )
-        loss = masked_cross_entropy(logits, tgt, tgt_len) * batch["real"]
+        loss = self._loss(logits, tgt, tgt_len) * batch["real"]
         if self.world_size > 1:
             tokens = (tgt_len.sum() * batch["real"]).to(torch.float64)
             total = dist.all_reduce_sum(tokens.detach().clone())
@@ -167,6 +191,16 @@ class Seq2SeqTask(Task):
             # the value stays this rank's mean (logged, checked); the gradient is the scaled one
             loss = loss.detach() + (scaled - scaled.detach())
         return {"loss": loss}
+
+    def _loss(self, logits: torch.Tensor, tgt: torch.Tensor, tgt_len: torch.Tensor) -> torch.Tensor:
+        """Mean over real target tokens: cross-entropy, label-smoothed when loss.label_smoothing
+        > 0 (val/test losses stay plain cross-entropy, comparable across models)."""
+        eps = float(self.cfg["loss"]["label_smoothing"])
+        if eps == 0:
+            return masked_cross_entropy(logits, tgt, tgt_len)
+        pad = torch.arange(tgt.shape[1], device=tgt.device) >= tgt_len.to(tgt.device)[:, None]
+        target = tgt.masked_fill(pad, -100)
+        return label_smoothed_cross_entropy(logits.transpose(1, 2), target, eps)
 
     def batch_size(self, batch: Batch) -> tuple[int, int]:
         if float(batch["real"]) == 0:
@@ -186,16 +220,18 @@ class Seq2SeqTask(Task):
         return total / tokens if tokens else float("nan")
 
     def _translate(self, split: TranslationSplit, beam_size: int = 1) -> list[list[str]]:
+        """Words of the translation of each source of `split` (BPE output decoded)."""
         dec = self.cfg["decode"]
-        return translate(
+        units = translate(
             self.module("model"),
-            split.src_tokens,
+            split.src_units,
             self.src_vocab,
             self.tgt_vocab,
             beam_size=beam_size,
             alpha=dec["alpha"] if beam_size > 1 else 0.0,
             batch_size=self.cfg["data"]["eval_batch_size"],
         )
+        return [self.data.words(u) for u in units]
 
     @staticmethod
     def _bleu(hypotheses: list[list[str]], split: TranslationSplit) -> float:
@@ -211,6 +247,7 @@ class Seq2SeqTask(Task):
         beam = self._translate(test, self.cfg["decode"]["beam_size"])
         if dist.is_main_process():
             self._write_translations(greedy, beam)
+            self._plot_alignment()
         return {
             "test_bleu_greedy": self._bleu(greedy, test),
             "test_bleu_beam": self._bleu(beam, test),
@@ -241,3 +278,31 @@ class Seq2SeqTask(Task):
                 f"  beam:      {' '.join(beam[i])}\n"
             )
         (run_dir / "examples.txt").write_text("\n".join(blocks), encoding="utf-8")
+
+    def _plot_alignment(self) -> None:
+        """alignment.png/.pdf: the attention of an attention model on one test verse (the
+        first with 8..20 source units, else the longest), translated greedily."""
+        model = self.module("model")
+        if not hasattr(model, "cross_attention") and not hasattr(model, "attention_weights"):
+            return
+        test = self.data.test
+        if not len(test):
+            return
+        sizes = [len(u) for u in test.src_units]
+        pick = next((i for i, n in enumerate(sizes) if 8 <= n <= 20), None)
+        if pick is None:
+            pick = max(range(len(test)), key=lambda i: (sizes[i] <= 20, sizes[i]))
+        src, src_len = test.src[pick : pick + 1], test.src_len[pick : pick + 1]
+        src = src[:, : int(src_len[0])].to(self.device)
+        was_training = model.training
+        model.eval()
+        out = greedy_decode(model, src, src_len.to(self.device), self.tgt_vocab.bos,
+                            self.tgt_vocab.eos)[0]
+        model.train(was_training)
+        weights = alignment(model, src, src_len.to(self.device), out, self.tgt_vocab.bos)
+        source = [*test.src_units[pick], "<eos>"]
+        ended = len(out) < model.max_len  # else the last row is a step past max_len
+        output = [*self.tgt_vocab.decode(out), "<eos>" if ended else "(cut)"]
+        what = "encoder-decoder attention, last layer" if weights.shape[0] > 1 else "alignment"
+        title = f"{test.refs[pick]}: {what}"
+        heatmaps(weights, source, output, title, self.run.run_dir / "alignment")

@@ -40,6 +40,7 @@ from scratchdl.data.debian import debian_root
 from scratchdl.data.registry import DatasetSpec, ImageArrays, register_dataset
 from scratchdl.errors import UserError
 from scratchdl.text.corpora.sword import ZTextModule
+from scratchdl.text.tokens.bpe import BPE
 from scratchdl.text.tokens.vocab import Vocab
 
 RESERVED = ("<pad>", "<bos>", "<eos>")
@@ -227,11 +228,14 @@ def build_arrays(
 
 @dataclass
 class TranslationSplit:
-    """One split: refs and token lists (for BLEU), and arrays from build_arrays."""
+    """One split: refs, word token lists (for BLEU), the model's units (the words, or their
+    BPE subwords) and arrays of the units from build_arrays."""
 
     refs: list[str]
     src_tokens: list[list[str]]
     tgt_tokens: list[list[str]]
+    src_units: list[list[str]]
+    tgt_units: list[list[str]]
     src: torch.Tensor  # int64 [N, num_steps]
     src_len: torch.Tensor  # int64 [N]
     tgt: torch.Tensor  # int64 [N, num_steps]
@@ -250,6 +254,12 @@ class TranslationData:
     test: TranslationSplit
     num_steps: int
     stats: dict[str, int]  # pair counts at each stage, for the run's record
+    src_bpe: BPE | None = None  # tokenizer="bpe": learned on the training side only
+    tgt_bpe: BPE | None = None
+
+    def words(self, units: list[str]) -> list[str]:
+        """Target units (model output) back to words: BPE decoding, or the words as they are."""
+        return self.tgt_bpe.decode(units) if self.tgt_bpe is not None else list(units)
 
 
 def load_pairs(corpus: str, fetch: bool = True) -> list[TranslationPair]:
@@ -270,45 +280,73 @@ def load_translation(
     train_limit: int = 0,
     fetch: bool = True,
     pairs: Sequence[TranslationPair] | None = None,
+    tokenizer: str = "word",
+    bpe_vocab: int = 8000,
 ) -> TranslationData:
     """Pairs of `corpus` (or the given `pairs`) filtered, split and encoded (see module doc).
 
-    train_limit > 0 keeps only the first that many training pairs (for quick tests).
+    tokenizer "word": the units are the words and punctuation marks; pairs longer than
+    max_tokens are dropped before the split (the split shuffles the groups that remain).
+    tokenizer "bpe": the groups of all pairs are split first; one BPE per language (at most
+    bpe_vocab symbols) is learned on that language's whole training side; then pairs with
+    more than max_tokens BPE units on either side are dropped from every split.
+    train_limit > 0 then keeps only the first that many training pairs (for quick tests).
     """
     if max_tokens < 1:
         raise UserError(f"max_tokens must be >= 1, got {max_tokens}")
+    if tokenizer not in ("word", "bpe"):
+        raise UserError(f"data.tokenizer must be 'word' or 'bpe', got {tokenizer!r}")
     pairs = list(pairs) if pairs is not None else load_pairs(corpus, fetch)
     tokenized = [(p, tokenize(p.src), tokenize(p.tgt)) for p in pairs]
-    short = [t for t in tokenized if 0 < len(t[1]) <= max_tokens and 0 < len(t[2]) <= max_tokens]
-    where = split_groups([p.group for p, _, _ in short], val_fraction, test_fraction, split_seed)
+    stats = {"pairs": len(pairs)}
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
-    for item, split in zip(short, where, strict=True):
+    src_bpe = tgt_bpe = None
+    if tokenizer == "word":
+        kept = [t for t in tokenized if 0 < len(t[1]) <= max_tokens and 0 < len(t[2]) <= max_tokens]
+        items = [(p, s, t, s, t) for p, s, t in kept]
+    else:
+        items = [(p, s, t, s, t) for p, s, t in tokenized if s and t]
+    where = split_groups([item[0].group for item in items], val_fraction, test_fraction, split_seed)
+    for item, split in zip(items, where, strict=True):
         parts[split].append(item)
+    stats["short_pairs"] = len(items)
+    if tokenizer == "bpe":
+        src_bpe = BPE.learn([w for item in parts["train"] for w in item[1]], bpe_vocab)
+        tgt_bpe = BPE.learn([w for item in parts["train"] for w in item[2]], bpe_vocab)
+        for name, part in parts.items():
+            units = [(p, s, t, src_bpe.encode(s), tgt_bpe.encode(t)) for p, s, t, _, _ in part]
+            parts[name] = [u for u in units if len(u[3]) <= max_tokens and len(u[4]) <= max_tokens]
+        stats["short_pairs"] = sum(len(part) for part in parts.values())
     if train_limit > 0:
         parts["train"] = parts["train"][:train_limit]
-    seen = {tuple(src) for _, src, _ in parts["train"]}
-    stats = {"pairs": len(pairs), "short_pairs": len(short)}
+    seen = {tuple(item[1]) for item in parts["train"]}
     for split in ("val", "test"):
         kept = [t for t in parts[split] if tuple(t[1]) not in seen]
         stats[f"{split}_seen_dropped"] = len(parts[split]) - len(kept)
         parts[split] = kept
     if not parts["train"]:
         raise UserError(f"{corpus}: no training pairs with at most {max_tokens} tokens per side")
-    src_vocab = Vocab([s for _, s, _ in parts["train"]], min_freq, RESERVED)
-    tgt_vocab = Vocab([t for _, _, t in parts["train"]], min_freq, RESERVED)
+    src_vocab = Vocab([item[3] for item in parts["train"]], min_freq, RESERVED)
+    tgt_vocab = Vocab([item[4] for item in parts["train"]], min_freq, RESERVED)
     num_steps = max_tokens + 1  # room for <eos>
 
     def encode(items: list) -> TranslationSplit:
-        src_tokens = [s for _, s, _ in items]
-        tgt_tokens = [t for _, _, t in items]
-        src, src_len = build_arrays(src_tokens, src_vocab, num_steps)
-        tgt, tgt_len = build_arrays(tgt_tokens, tgt_vocab, num_steps)
-        refs = [p.ref for p, _, _ in items]
-        return TranslationSplit(refs, src_tokens, tgt_tokens, src, src_len, tgt, tgt_len)
+        refs, src_tokens, tgt_tokens, src_units, tgt_units = (
+            [item[k] for item in items] for k in range(5)
+        )
+        src, src_len = build_arrays(src_units, src_vocab, num_steps)
+        tgt, tgt_len = build_arrays(tgt_units, tgt_vocab, num_steps)
+        refs = [p.ref for p in refs]
+        return TranslationSplit(
+            refs, src_tokens, tgt_tokens, src_units, tgt_units, src, src_len, tgt, tgt_len
+        )
 
     splits = {name: encode(items) for name, items in parts.items()}
     stats.update({f"{name}_pairs": len(s) for name, s in splits.items()})
-    return TranslationData(src_vocab, tgt_vocab, **splits, num_steps=num_steps, stats=stats)
+    return TranslationData(
+        src_vocab, tgt_vocab, **splits, num_steps=num_steps, stats=stats,
+        src_bpe=src_bpe, tgt_bpe=tgt_bpe,
+    )
 
 
 class BibleEnEs(DatasetSpec):

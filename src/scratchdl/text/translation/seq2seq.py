@@ -11,6 +11,12 @@ counting the real tokens including <eos>. The encoder ignores padding exactly (p
 sequences for torch's GRU, a masked step loop for the from-scratch one), so a sentence gets
 the same translation whatever it is batched with. Decoding functions do not switch the
 model to eval mode (translate does): call model.eval() first, or dropout stays on.
+
+Decoding protocol (so one greedy_decode / beam_search / translate serves every translation
+model: this GRU, the Bahdanau GRU, the Transformer): a model has max_len,
+`start(src, src_len) -> state` (a tuple of tensors, batch on dim 0, nested tuples allowed)
+and `advance(tokens [N], state) -> (log-probabilities [N, V], state)`; beam search repeats
+and reorders the state's rows with select_state (None entries, e.g. an empty cache, pass).
 """
 
 from __future__ import annotations
@@ -167,6 +173,31 @@ class Seq2Seq(nn.Module):
         return F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), -1), state
 
 
+    # -- the decoding protocol greedy_decode / beam_search use (every translation model has it)
+    def start(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Decoder state for a batch of sources: any tuple of tensors with batch on dim 0."""
+        state, context = self.encode(src, src_len)
+        return state.transpose(0, 1), context
+
+    def advance(
+        self, tokens: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """tokens [N] -> (log-probabilities [N,V] of the next token, new state)."""
+        hidden, context = state
+        log_probs, hidden = self.step(tokens, hidden.transpose(0, 1).contiguous(), context)
+        return log_probs, (hidden.transpose(0, 1), context)
+
+
+def select_state(state: tuple, rows: torch.Tensor) -> tuple:
+    """The decoder state of batch rows `rows` (repeat for a beam, reorder by parent)."""
+    return tuple(
+        x if x is None
+        else select_state(x, rows) if isinstance(x, tuple)
+        else x.index_select(0, rows)
+        for x in state
+    )
+
+
 def teacher_forcing_input(tgt: torch.Tensor, bos: int) -> torch.Tensor:
     """<bos> followed by tgt without its last column: [B,T] -> [B,T]."""
     return torch.cat([torch.full_like(tgt[:, :1], bos), tgt[:, :-1]], dim=1)
@@ -194,7 +225,7 @@ def masked_cross_entropy(
 
 @torch.no_grad()
 def greedy_decode(
-    model: Seq2Seq,
+    model: nn.Module,
     src: torch.Tensor,
     src_len: torch.Tensor,
     bos: int,
@@ -204,13 +235,13 @@ def greedy_decode(
     """The most probable next token at each step, batched. Returns per sentence its ids
     without <eos>; a sentence stops at <eos> or after max_len tokens (default model.max_len)."""
     max_len = _check_max_len(model, max_len)
-    state, context = model.encode(src, src_len)
+    state = model.start(src, src_len)
     batch = src.shape[0]
     tokens = torch.full((batch,), bos, dtype=torch.int64, device=src.device)
     outputs: list[list[int]] = [[] for _ in range(batch)]
     done = [False] * batch
     for _ in range(max_len):
-        log_probs, state = model.step(tokens, state, context)
+        log_probs, state = model.advance(tokens, state)
         tokens = log_probs.argmax(dim=-1)
         for b, token in enumerate(tokens.tolist()):
             if done[b]:
@@ -234,7 +265,7 @@ class Hypothesis:
     score: float
 
 
-def _check_max_len(model: Seq2Seq, max_len: int | None) -> int:
+def _check_max_len(model: nn.Module, max_len: int | None) -> int:
     max_len = model.max_len if max_len is None else max_len
     if max_len < 1:
         raise UserError(f"max_len must be >= 1, got {max_len}")
@@ -243,7 +274,7 @@ def _check_max_len(model: Seq2Seq, max_len: int | None) -> int:
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2Seq,
+    model: nn.Module,
     src: torch.Tensor,
     src_len: torch.Tensor,
     bos: int,
@@ -263,17 +294,16 @@ def beam_search(
     if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
         raise UserError(f"beam_size must be an int >= 1, got {beam_size!r}")
     max_len = _check_max_len(model, max_len)
-    state, context = model.encode(src, src_len)
     batch, k, device = src.shape[0], beam_size, src.device
-    state = state.repeat_interleave(k, dim=1)  # beam j of sentence b is row b * k + j
-    context = context.repeat_interleave(k, dim=0)
-    scores = torch.full((batch, k), float("-inf"), device=device, dtype=context.dtype)
+    beams = torch.arange(batch, device=device).repeat_interleave(k)  # beam j of b: row b*k + j
+    state = select_state(model.start(src, src_len), beams)
+    scores = torch.full((batch, k), float("-inf"), device=device, dtype=torch.float32)
     scores[:, 0] = 0.0  # one live hypothesis (the empty one) to start
     tokens = torch.full((batch * k,), bos, dtype=torch.int64, device=device)
     prefixes = torch.zeros(batch, k, 0, dtype=torch.int64, device=device)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     for length in range(1, max_len + 1):
-        log_probs, state = model.step(tokens, state, context)
+        log_probs, state = model.advance(tokens, state)
         vocab = log_probs.shape[-1]
         candidates = (scores.unsqueeze(-1) + log_probs.view(batch, k, vocab)).view(batch, -1)
         top, index = candidates.topk(k, dim=1)  # dead beams are -inf and sort last
@@ -297,13 +327,13 @@ def beam_search(
         if not torch.isfinite(scores).any():
             break
         rows = (torch.arange(batch, device=device).unsqueeze(1) * k + parent).view(-1)
-        state = state.index_select(1, rows)
+        state = select_state(state, rows)
         tokens = token.view(-1)
     return [max(hyps, key=lambda h: h.score) for hyps in finished]
 
 
 def translate(
-    model: Seq2Seq,
+    model: nn.Module,
     sentences: list[list[str]],
     src_vocab: Vocab,
     tgt_vocab: Vocab,
