@@ -201,3 +201,36 @@ def test_glove_words_and_vectors_load_through_the_same_api():
     assert glove.vector("the")[:3].tolist() == pytest.approx([0.418, 0.24968, -0.41242])
     assert glove.analogy("man", "king", "woman")[0][0] == "queen"
     assert "toad" in [w for w, _ in glove.nearest("frog", 5)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_word2vec_task_trains_saves_vectors_and_writes_the_report(monkeypatch, tmp_path, model):
+    from scratchdl.recipes import load_recipe
+    from scratchdl.runner import run_recipe
+    from scratchdl.tasks import word2vec as task_module
+
+    g = np.random.default_rng(0)
+    pairs = [("man", "woman"), ("king", "queen"), ("he", "she"), ("boy", "girl")]
+    lines = []
+    for _ in range(5000):  # ~250k characters: enough 10k blocks for val and test
+        a, b = pairs[g.integers(len(pairs))]
+        lines.append(f"the {a} saw {b} and the {a} smiled . {b} went home !")
+    corpus = tmp_path / "toy.txt"
+    corpus.write_text("\n".join(lines))
+    glove = _table()
+    monkeypatch.setattr(task_module, "load_glove", lambda: glove)
+    cfg = load_recipe(
+        "word2vec-corpus",
+        [f"data.corpora=['{corpus}']", f"model.name={model}", "model.dim=8", "train.epochs=2",
+         "train.steps_per_epoch=15", "data.batch_size=64", "data.val_tokens=2000"],
+    )  # fmt: skip
+    summary = run_recipe(cfg, out=tmp_path / "run", quiet=True)["final"]
+    run = tmp_path / "run"
+    assert summary["test_loss"] < 6 * math.log(2)  # below chance: 6 coin flips per term
+    back = WordVectors.from_files(run / "words.txt", run / "vectors.npy")
+    assert back.dim == 8 and "queen" in back and "<unk>" not in back
+    report = (run / "embeddings.md").read_text()
+    assert "| king |" in report and "## Analogies" in report
+    assert summary["test_analogy_queries"] == 2  # man:woman::king:queen and back
+    assert summary["test_glove_analogy_accuracy"] == 1.0
