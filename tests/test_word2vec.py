@@ -222,7 +222,7 @@ def test_word2vec_task_trains_saves_vectors_and_writes_the_report(monkeypatch, t
     monkeypatch.setattr(task_module, "load_glove", lambda: glove)
     cfg = load_recipe(
         "word2vec-corpus",
-        [f"data.corpora=['{corpus}']", f"model.name={model}", "model.dim=8", "train.epochs=2",
+        [f"data.dataset={corpus}", f"model.name={model}", "model.dim=8", "train.epochs=2",
          "train.steps_per_epoch=15", "data.batch_size=64", "data.val_tokens=2000"],
     )  # fmt: skip
     summary = run_recipe(cfg, out=tmp_path / "run", quiet=True)["final"]

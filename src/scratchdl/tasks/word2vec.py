@@ -1,6 +1,7 @@
 """The "word2vec" task: skip-gram or CBOW with negative sampling on the offline corpora.
 
-Data ([data]): the corpora named in data.corpora (load_corpus), joined, split by split_corpus
+Data ([data]): the corpora named in data.dataset, joined by "+" (each a corpus name or a
+text file for load_corpus), concatenated, split by split_corpus
 (whole 10k-character blocks, 5% val, 5% test), lower-cased, cut into word tokens (letters with
 inner apostrophes; other marks dropped) and sentences (at . ! ?). The vocabulary is the
 training split's words with count >= min_freq; rarer words are dropped from the text.
@@ -70,7 +71,7 @@ def encode_sentences(sentences: list[list[str]], vocab: Vocab) -> torch.Tensor:
 class Word2VecTask(Task):
     defaults = {
         "data": {
-            "corpora": ["austen", "shakespeare"],
+            "dataset": "austen+shakespeare",  # corpora (or text files) joined by "+"
             "min_freq": 5,
             "subsample_t": 1e-4,
             "window": 5,
@@ -85,9 +86,10 @@ class Word2VecTask(Task):
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
         d = cfg["data"]
-        if not isinstance(d["corpora"], list) or not d["corpora"]:
+        if not isinstance(d["dataset"], str) or not all(d["dataset"].split("+")):
             raise UserError(
-                f"data.corpora: expected a non-empty list of corpus names, got {d['corpora']!r}"
+                "data.dataset: expected corpus names joined by '+' (e.g. "
+                f"'austen+shakespeare'), got {d['dataset']!r}"
             )
         for key in ("min_freq", "window", "negatives", "batch_size", "val_tokens"):
             if isinstance(d[key], bool) or not isinstance(d[key], int) or d[key] < 1:
@@ -97,7 +99,7 @@ class Word2VecTask(Task):
 
     def setup(self) -> None:
         d = self.cfg["data"]
-        text = "\n\n".join(load_corpus(name) for name in d["corpora"])
+        text = "\n\n".join(load_corpus(name) for name in d["dataset"].split("+"))
         parts = dict(zip(("train", "val", "test"), split_corpus(text), strict=True))
         train = corpus_sentences(parts["train"])
         self.vocab = Vocab(train, min_freq=d["min_freq"])
@@ -175,7 +177,7 @@ class Word2VecTask(Task):
         name = self.cfg["model"]["name"]
         found = compare_tables(
             ours, load_glove(), self.run.run_dir / "embeddings.md",
-            f"{name} ({self.cfg['model']['dim']}d, {' + '.join(self.cfg['data']['corpora'])}) "
+            f"{name} ({self.cfg['model']['dim']}d, {self.cfg['data']['dataset']}) "
             "vs GloVe 6B 50d",
         )  # fmt: skip
         return {**out, **{f"test_{k}": v for k, v in found.items()}, **self.stats}
