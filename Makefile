@@ -36,6 +36,8 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch bible-en-es
 	$(BIN)/scratchdl data fetch bananas
 	$(BIN)/scratchdl data fetch shapes
+	$(BIN)/scratchdl data fetch movie-reviews
+	$(BIN)/scratchdl data fetch glove-6b-50d
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

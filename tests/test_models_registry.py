@@ -266,8 +266,29 @@ def _probe_detector(name: str) -> None:
     assert all(d.shape[1] == 6 for d in model.detect(model(torch.rand(2, 3, 64, 64)), (64, 64)))
 
 
+def _probe_word_embedding(name: str) -> None:
+    model = build_model(name, vocab_size=V, dim=6)
+    nn.init.normal_(model.context.weight)
+    ctx = torch.randint(0, V, (4, 2))
+    loss = model.loss(torch.arange(4), ctx, torch.ones(4, 2, dtype=torch.bool), ctx[..., None])
+    assert loss.shape == () and model.vectors().shape == (V, 6)
+    _grads_ok(model, loss)
+
+
+def _probe_text_classifier(name: str) -> None:
+    model = build_model(name, vocab_size=V, num_classes=3, embed_size=8)
+    out = model(torch.randint(0, V, (2, 7)), torch.tensor([7, 2]))
+    assert out.shape == (2, 3)
+    nn.functional.cross_entropy(out, torch.tensor([0, 2])).backward()
+    for pname, p in model.named_parameters():  # TextCNN's constant channel stays frozen
+        assert (p.grad is not None) == p.requires_grad, pname
+        assert p.requires_grad or pname == "constant_embedding.weight", pname
+
+
 PROBES = {
     "detector": _probe_detector,
+    "word-embedding": _probe_word_embedding,
+    "text-classifier": _probe_text_classifier,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,

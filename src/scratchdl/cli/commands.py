@@ -164,7 +164,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_data_list(args: argparse.Namespace) -> int:
     import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
+    import scratchdl.text.corpora.movie_reviews  # noqa: F401  (registers movie-reviews)
     import scratchdl.text.corpora.translation  # noqa: F401  (registers bible-en-es)
+    import scratchdl.text.embeddings.vectors  # noqa: F401  (registers glove-6b-50d)
     from scratchdl.data import list_datasets
 
     rows = []
@@ -188,7 +190,9 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
+    import scratchdl.text.corpora.movie_reviews  # noqa: F401  (registers movie-reviews)
     import scratchdl.text.corpora.translation  # noqa: F401  (registers bible-en-es)
+    import scratchdl.text.embeddings.vectors  # noqa: F401  (registers glove-6b-50d)
     from scratchdl.data import get_dataset
 
     print(get_dataset(args.name).fetch())

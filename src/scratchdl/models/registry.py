@@ -32,6 +32,8 @@ KINDS: dict[str, str] = {
     "scratch-knn": "k-nearest neighbours (memorises the training set)",
     "kernel-regression": "1-D attention pooling over the training points (Nadaraya-Watson)",
     "detector": "images (B, 3, H, W) -> per-image boxes; .loss(out, targets), .detect(out)",
+    "word-embedding": "word2vec: centre and context embedding tables trained by SGNS",
+    "text-classifier": "padded token ids (B, T) + lengths (B,) -> class logits (B, num_classes)",
 }
 IMAGE = "image-classifier"
 DATA_ARGS = ("in_channels", "num_classes", "image_size")  # what an image classifier is given
