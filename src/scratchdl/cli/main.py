@@ -7,6 +7,7 @@ import sys
 
 from scratchdl.cli import commands
 from scratchdl.cli import runs as runs_cli
+from scratchdl.cli import sample as sample_cli
 from scratchdl.errors import UserError
 from scratchdl.store.sqlite import STATUSES
 
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-classes", type=int, default=10)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a model option")
     s.set_defaults(func=commands.cmd_models_show)
+
+    sample_cli.add_parser(sub)
 
     data = sub.add_parser("data", help="datasets: list or fetch")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
