@@ -78,6 +78,8 @@ class Generative(Task):
         if not isinstance(model.get("latent_dim", 1), int) or model.get("latent_dim", 1) < 1:
             raise UserError(f"model.latent_dim: expected an int >= 1, got {model['latent_dim']!r}")
         metric = cfg["target"]["metric"]
+        if metric.startswith("test_nll_k") and metric[len("test_nll_k") :] not in map(str, ks):
+            raise UserError(f"target.metric {metric}: eval.iwae_k {ks} has no such k; add it")
         if metric.startswith("test_nll") and (
             data["binarize"] == "none" or get_entry(model["name"]).name == "autoencoder"
         ):

@@ -75,7 +75,7 @@ def _latent_map(model: Any, task: Any, stem) -> None:
     imgs = torch.sigmoid(model.decode(grid, lab if model.conditional else None))
     with plt.rc_context(STYLE):
         fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4.2))
-        sc = a.scatter(z[:, 0], z[:, 1], c=y.cpu(), cmap="tab10", s=2)
+        sc = a.scatter(z[:, 0], z[:, 1], c=y.cpu(), cmap="tab10", s=2, rasterized=True)
         a.legend(*sc.legend_elements(), fontsize=6, markerscale=0.6, loc="upper right")
         a.set(xlabel="$z_1$", ylabel="$z_2$", title="test codes (posterior means) by digit")
         b.imshow(tile(imgs, 15, pad=0).squeeze(0).numpy(), cmap="gray", vmin=0, vmax=1)
