@@ -251,7 +251,18 @@ def _probe_pretrained(name: str) -> None:
     _grads_ok(model, nn.functional.cross_entropy(out, torch.tensor([0, 2])))
 
 
+def _probe_generative(name: str) -> None:
+    model = build_model(name, num_classes=10)
+    x, y = torch.rand(3, 1, 28, 28).bernoulli(), torch.tensor([0, 4, 9])
+    out = model.loss(x, y)
+    assert out["loss"].shape == () and out["loss"] > 0
+    out["loss"].backward()
+    assert model.sample(2, y[:2] if model.conditional else None).shape == (2, 1, 28, 28)
+    assert model.reconstruct(x, y).shape == x.shape
+
+
 PROBES = {
+    "generative": _probe_generative,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,
