@@ -31,6 +31,7 @@ data: $(STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	fi
 	$(BIN)/scratchdl data fetch fashion-mnist
+	$(BIN)/scratchdl data fetch mnist
 	$(BIN)/scratchdl data fetch austen
 	$(BIN)/scratchdl data fetch shakespeare
 	$(BIN)/scratchdl data fetch bible-en-es

@@ -257,6 +257,8 @@ def _probe_kernel_regression(name: str) -> None:
     out = model(torch.tensor([0.3, 0.7]), keys, values)
     assert out.shape == (2,) and torch.allclose(model.attention_weights.sum(-1), torch.ones(2))
     _grads_ok(model, out.pow(2).sum())
+
+
 def _probe_detector(name: str) -> None:
     model = build_model(name, num_classes=2)
     targets = [torch.tensor([[1.0, 4, 4, 30, 28]]), torch.zeros(0, 5)]
@@ -285,10 +287,21 @@ def _probe_text_classifier(name: str) -> None:
         assert p.requires_grad or pname == "constant_embedding.weight", pname
 
 
+def _probe_generative(name: str) -> None:
+    model = build_model(name, num_classes=10)
+    x, y = torch.rand(3, 1, 28, 28).bernoulli(), torch.tensor([0, 4, 9])
+    out = model.loss(x, y)
+    assert out["loss"].shape == () and out["loss"] > 0
+    out["loss"].backward()
+    assert model.sample(2, y[:2] if model.conditional else None).shape == (2, 1, 28, 28)
+    assert model.reconstruct(x, y).shape == x.shape
+
+
 PROBES = {
     "detector": _probe_detector,
     "word-embedding": _probe_word_embedding,
     "text-classifier": _probe_text_classifier,
+    "generative": _probe_generative,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,

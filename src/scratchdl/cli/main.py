@@ -7,6 +7,7 @@ import sys
 
 from scratchdl.cli import commands
 from scratchdl.cli import runs as runs_cli
+from scratchdl.cli import sample as sample_cli
 from scratchdl.errors import UserError
 from scratchdl.store.sqlite import STATUSES
 
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = esub.add_parser("tensorboard", help="TensorBoard event files in RUN_DIR/tensorboard")
     s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     s.set_defaults(func=commands.cmd_export_tensorboard)
+
+    sample_cli.add_parser(sub)
 
     data = sub.add_parser("data", help="datasets: list, fetch or show")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

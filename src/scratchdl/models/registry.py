@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "detector": "images (B, 3, H, W) -> per-image boxes; .loss(out, targets), .detect(out)",
     "word-embedding": "word2vec: centre and context embedding tables trained by SGNS",
     "text-classifier": "padded token ids (B, T) + lengths (B,) -> class logits (B, num_classes)",
+    "generative": "images (N, 1, H, W) in [0, 1] -> loss dict; sample(n, labels) -> images",
 }
 IMAGE = "image-classifier"
 DATA_ARGS = ("in_channels", "num_classes", "image_size")  # what an image classifier is given
