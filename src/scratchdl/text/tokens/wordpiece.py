@@ -1,10 +1,10 @@
 """WordPiece encoding with a given vocabulary (BERT's tokenizer), written from scratch.
 
 Two stages, as in the original BERT code:
-1. basic tokenization: drop control characters (any category C*, as `tokenizers` does) and U+FFFD, map whitespace to " ", put spaces
-   around CJK ideographs, lower-case, strip accents (NFD then drop combining marks), split
-   on whitespace and punctuation (every ASCII non-alphanumeric symbol is punctuation too,
-   e.g. "$" and "^", as in BERT);
+1. basic tokenization: drop control characters (any category C*, as `tokenizers` does) and
+   U+FFFD, map whitespace to " ", put spaces around CJK ideographs, lower-case, strip accents
+   (NFD then drop combining marks), split on whitespace and punctuation (every ASCII
+   non-alphanumeric symbol is punctuation too, e.g. "$" and "^", as in BERT);
 2. WordPiece: each word is split greedily, longest match first, into vocabulary pieces, the
    non-initial ones written with a "##" prefix; a word with no split, or longer than
    `max_chars` characters, becomes [UNK].
