@@ -1,6 +1,48 @@
 """Neural-network layers written from scratch on autograd, each a drop-in twin of torch.nn."""
 
+from scratchdl.nn.attention import (
+    AdditiveAttention,
+    DotProductAttention,
+    masked_softmax,
+    scaled_dot_product_attention,
+)
 from scratchdl.nn.bptt import clip_grad_norm, detach_state
+from scratchdl.nn.losses import label_smoothed_cross_entropy
+from scratchdl.nn.multihead import KVCache, MultiHeadAttention
+from scratchdl.nn.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 from scratchdl.nn.recurrent import GRU, LSTM, RNN, make_recurrent
+from scratchdl.nn.transformer import (
+    AddNorm,
+    DecoderCache,
+    PositionwiseFFN,
+    TransformerDecoder,
+    TransformerDecoderBlock,
+    TransformerEncoder,
+    TransformerEncoderBlock,
+)
 
-__all__ = ["GRU", "LSTM", "RNN", "clip_grad_norm", "detach_state", "make_recurrent"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "AddNorm",
+    "AdditiveAttention",
+    "DecoderCache",
+    "DotProductAttention",
+    "KVCache",
+    "LearnedPositions",
+    "MultiHeadAttention",
+    "PositionwiseFFN",
+    "RotaryEmbedding",
+    "SinusoidalPositions",
+    "TransformerDecoder",
+    "TransformerDecoderBlock",
+    "TransformerEncoder",
+    "TransformerEncoderBlock",
+    "clip_grad_norm",
+    "detach_state",
+    "label_smoothed_cross_entropy",
+    "make_recurrent",
+    "masked_softmax",
+    "scaled_dot_product_attention",
+]
