@@ -16,7 +16,9 @@ Two stages, as in the original BERT code:
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
 from scratchdl.errors import UserError
@@ -55,39 +57,53 @@ def _is_cjk(cp: int) -> bool:
     )
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@lru_cache(maxsize=1 << 14)
+def _char_kind(ch: str) -> str:
+    """What `ch` becomes: "" (dropped), " " (whitespace), " ch " (CJK ideograph), else ch."""
+    cp = ord(ch)
+    if cp == 0 or cp == 0xFFFD or _is_control(ch):
+        return ""
+    if _is_whitespace(ch):
+        return " "
+    return f" {ch} " if _is_cjk(cp) else ch
+
+
+def _clean(text: str) -> str:
+    """Control characters dropped, whitespace as " ", spaces around CJK ideographs."""
+    if text.isascii():  # the common case, without a Python loop over characters
+        return _ASCII_CONTROL.sub("", text)
+    return "".join(_char_kind(ch) for ch in text)
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_parts(word: str, lower: bool) -> tuple[str, ...]:
+    """One whitespace-separated word lower-cased, accent-stripped, split at punctuation."""
+    if lower:
+        word = word.lower()
+        word = "".join(
+            c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn"
+        )
+    parts, piece = [], []
+    for ch in word:
+        if _is_punctuation(ch):
+            if piece:
+                parts.append("".join(piece))
+                piece = []
+            parts.append(ch)
+        else:
+            piece.append(ch)
+    if piece:
+        parts.append("".join(piece))
+    return tuple(parts)
+
+
 def basic_tokenize(text: str, lower: bool = True) -> list[str]:
     """BERT's basic tokenizer: clean, space CJK, lower-case and strip accents, split punctuation."""
     text = check_str(text, "basic_tokenize")
-    chars = []
-    for ch in text:
-        cp = ord(ch)
-        if cp == 0 or cp == 0xFFFD or _is_control(ch):
-            continue
-        if _is_whitespace(ch):
-            chars.append(" ")
-        elif _is_cjk(cp):
-            chars.append(f" {ch} ")
-        else:
-            chars.append(ch)
-    words = []
-    for word in "".join(chars).split():
-        if lower:
-            word = word.lower()
-            word = "".join(
-                c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn"
-            )
-        piece = []
-        for ch in word:
-            if _is_punctuation(ch):
-                if piece:
-                    words.append("".join(piece))
-                    piece = []
-                words.append(ch)
-            else:
-                piece.append(ch)
-        if piece:
-            words.append("".join(piece))
-    return words
+    return [p for w in _clean(text).split() for p in _word_parts(w, lower)]
 
 
 class WordPiece:
@@ -104,6 +120,7 @@ class WordPiece:
         self.ids = {t: i for i, t in enumerate(self.tokens)}
         self.lower = lower
         self.max_chars = max_chars
+        self._pieces: dict[str, list[str]] = {}  # word -> pieces, filled as words are seen
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             self.ids[s] for s in SPECIALS
         )
@@ -140,7 +157,13 @@ class WordPiece:
 
     def tokenize(self, text: str) -> list[str]:
         """Word pieces of `text` (no [CLS]/[SEP])."""
-        return [p for w in basic_tokenize(text, self.lower) for p in self.split_word(w)]
+        out = []
+        for w in basic_tokenize(text, self.lower):
+            pieces = self._pieces.get(w)
+            if pieces is None:
+                pieces = self._pieces[w] = self.split_word(w)
+            out += pieces
+        return out
 
     def convert(self, pieces: list[str]) -> list[int]:
         return [self.ids.get(p, self.unk_id) for p in pieces]
