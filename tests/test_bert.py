@@ -42,7 +42,7 @@ def test_masking_follows_80_10_10():
 
 def test_heads_shapes_and_tied_decoder():
     torch.manual_seed(0)
-    model = BertPretrain(TINY)
+    model = BertPretrain(Bert(TINY))
     ids = torch.randint(5, 30, (3, 7))
     segments = torch.tensor([[0, 0, 0, 1, 1, 1, 1]] * 3)
     mask = torch.ones(3, 7, dtype=torch.bool)

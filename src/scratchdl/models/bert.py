@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scratchdl.errors import UserError
+from scratchdl.models.registry import register_model
 from scratchdl.nn.transformer import TransformerEncoderBlock
 
 
@@ -82,7 +83,7 @@ class Bert(nn.Module):
             for _ in range(cfg.layers)
         )
         self.pooler = nn.Linear(cfg.hidden, cfg.hidden)
-        self.apply(_init_weights)
+        self.apply(init_bert_weights)
 
     def forward(
         self,
@@ -101,7 +102,7 @@ class Bert(nn.Module):
         return x, torch.tanh(self.pooler(x[:, 0]))
 
 
-def _init_weights(m: nn.Module) -> None:
+def init_bert_weights(m: nn.Module) -> None:
     """BERT's initialisation: N(0, 0.02) weights, zero biases, LayerNorm (1, 0)."""
     if isinstance(m, nn.Linear | nn.Embedding):
         nn.init.normal_(m.weight, std=0.02)
@@ -163,3 +164,19 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor, normalize: bool = True) 
     m = mask.to(hidden.dtype).unsqueeze(-1)
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
     return F.normalize(pooled, p=2, dim=-1) if normalize else pooled
+
+
+BERT_OPTIONS = {
+    "hidden": 128,
+    "layers": 2,
+    "heads": 2,
+    "intermediate": 256,
+    "max_positions": 64,
+    "dropout": 0.1,
+}
+
+
+@register_model("bert", "bert", options=BERT_OPTIONS)
+def bert(*, vocab_size: int, **options: object) -> Bert:
+    """A BERT encoder trained from scratch (defaults: the book's small 2-layer, 128-wide BERT)."""
+    return Bert(BertConfig(vocab_size=vocab_size, **options))  # type: ignore[arg-type]

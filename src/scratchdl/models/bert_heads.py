@@ -13,22 +13,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scratchdl.models.bert import Bert, BertConfig, MaskedLMHead, NextSentenceHead
+from scratchdl.models.bert import Bert, MaskedLMHead, NextSentenceHead, init_bert_weights
 
 
 class BertPretrain(nn.Module):
     """BERT + the masked-LM head (tied to the word embeddings) + the next-sentence head."""
 
-    def __init__(self, cfg: BertConfig) -> None:
+    def __init__(self, bert: Bert) -> None:
         super().__init__()
-        self.bert = Bert(cfg)
-        self.mlm = MaskedLMHead(cfg, self.bert.embeddings.token)
-        self.nsp = NextSentenceHead(cfg)
+        self.bert = bert
+        self.mlm = MaskedLMHead(bert.cfg, bert.embeddings.token)
+        self.nsp = NextSentenceHead(bert.cfg)
+        self.mlm.dense.apply(init_bert_weights)
+        self.nsp.apply(init_bert_weights)
 
     def forward(
-        self, ids: torch.Tensor, segments: torch.Tensor, mask: torch.Tensor
+        self,
+        ids: torch.Tensor,
+        segments: torch.Tensor,
+        mask: torch.Tensor,
+        targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(MLM logits, NSP logits). With `targets` (bool (B, T)), MLM logits only at those
+        positions, (M, V): the vocabulary projection is most of a small BERT's cost."""
         hidden, pooled = self.bert(ids, segments, mask)
+        if targets is not None:
+            hidden = hidden[targets]
         return self.mlm(hidden), self.nsp(pooled)
 
 
@@ -40,6 +50,7 @@ class BertSequenceClassifier(nn.Module):
         self.bert = bert
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(bert.cfg.hidden, num_classes)
+        self.out.apply(init_bert_weights)
 
     def forward(
         self,
@@ -59,6 +70,7 @@ class BertTokenTagger(nn.Module):
         self.bert = bert
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(bert.cfg.hidden, num_tags)
+        self.out.apply(init_bert_weights)
 
     def forward(
         self,
@@ -77,6 +89,7 @@ class BertSpanExtractor(nn.Module):
         super().__init__()
         self.bert = bert
         self.out = nn.Linear(bert.cfg.hidden, 2)
+        self.out.apply(init_bert_weights)
 
     def forward(
         self,

@@ -18,6 +18,7 @@ import torch
 
 from scratchdl.errors import UserError
 from scratchdl.models.bert import Bert, BertConfig
+from scratchdl.models.registry import register_model
 from scratchdl.models.safetensors_io import read_safetensors
 from scratchdl.text.tokens.wordpiece import WordPiece
 
@@ -139,3 +140,10 @@ def load_minilm(model_dir: str | Path | None = None, dropout: float | None = Non
     weights = root / "model.safetensors"
     load_bert_state(model, read_safetensors(weights), str(weights))
     return model, wordpiece
+
+
+@register_model("minilm-l6", "bert", options={"dropout": 0.1})
+def minilm_l6(*, dropout: float = 0.1) -> Bert:
+    """MiniLM-L6-H384 (all-MiniLM-L6-v2's BERT, 22M parameters), pretrained; its vocabulary:
+    WordPiece.from_file(minilm_dir() / "vocab.txt")."""
+    return load_minilm(dropout=dropout)[0]

@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "scratch-net": "hand-written layers: loss(x, y) -> (loss, grads), no autograd",
     "scratch-linear": "linear SVM/softmax with hand-written gradients",
     "scratch-knn": "k-nearest neighbours (memorises the training set)",
+    "bert": "BERT encoder: WordPiece ids + segments -> hidden states and pooled [CLS]",
 }
 IMAGE = "image-classifier"
 DATA_ARGS = ("in_channels", "num_classes", "image_size")  # what an image classifier is given
