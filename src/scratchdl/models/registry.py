@@ -30,6 +30,8 @@ KINDS: dict[str, str] = {
     "scratch-net": "hand-written layers: loss(x, y) -> (loss, grads), no autograd",
     "scratch-linear": "linear SVM/softmax with hand-written gradients",
     "scratch-knn": "k-nearest neighbours (memorises the training set)",
+    "word-embedding": "word2vec: centre and context embedding tables trained by SGNS",
+    "text-classifier": "padded token ids (B, T) + lengths (B,) -> class logits (B, num_classes)",
     "bert": "BERT encoder: WordPiece ids + segments -> hidden states and pooled [CLS]",
 }
 IMAGE = "image-classifier"

@@ -11,7 +11,8 @@ translation, BLEU and decoding.
 
 Where things live:
   corpora/      the corpora and their readers (austen, shakespeare, time_machine, base: cache
-                and checks; sword and translation: the parallel Bible), load_corpus, split_corpus
+                and checks; sword and translation: the parallel Bible; movie_reviews: sentence
+                polarity), load_corpus, split_corpus
   tokens/       cleaning and tokenization, Vocab, training batches, corpus statistics
   lm/           language models (rnnlm: RNNLM and ClozeLM; ngram), decoding (generate), the LM
                 tasks' data (data) and held-out scoring and samples (evaluate)
@@ -51,6 +52,7 @@ _EXPORTS = {
     "corpus_bleu": "metrics.bleu",
     "Seq2Seq": "translation.seq2seq",
     "load_translation": "corpora.translation",
+    "load_movie_reviews": "corpora.movie_reviews",
 }
 
 __all__ = sorted([*_EXPORTS, "clean_text", "tokenize"])
