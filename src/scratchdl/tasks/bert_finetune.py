@@ -1,0 +1,219 @@
+"""Fine-tuning pretrained BERT (MiniLM-L6) on the engine: "bert-classify" and "bert-tag".
+
+bert-classify: sentence classification from the pooled [CLS] vector (BertSequenceClassifier);
+data.dataset "movie-reviews" (load_movie_reviews: the split the BiLSTM/TextCNN recipes use).
+Metrics: loss, accuracy. Sentences longer than data.max_len pieces are truncated (counted in
+the summary as truncated_train/val/test).
+
+bert-tag: one tag per word (BertTokenTagger), the label on each word's first piece; data.dataset
+"brown-pos" (load_brown_pos: universal tags, split by document). Accuracy is over every word of
+the split, so words cut off by data.max_len count as errors. Beside it: the most-frequent-tag
+baseline (each word's commonest tag in the same training sentences, lower-cased; unseen words
+get the commonest tag overall) on the same words.
+
+data.train_limit > 0 trains on the first N training examples only (a CPU budget; the recipes
+say when they use it); data.val_limit > 0 scores only the first N val examples each epoch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from scratchdl.data.loader import data_order_seed
+from scratchdl.errors import UserError
+from scratchdl.models import build_model
+from scratchdl.models.bert_heads import BertSequenceClassifier, BertTokenTagger
+from scratchdl.tasks import register_task
+from scratchdl.text.bert_inputs import check_labels, encode_sentences, encode_tagged, pad
+from scratchdl.train.task import Task
+
+DATA = {
+    "split_seed": 0,
+    "max_len": 64,  # pieces per example, [CLS] and [SEP] included
+    "train_limit": 0,
+    "val_limit": 0,
+    "batch_size": 32,
+    "eval_batch_size": 128,
+}
+Batch = dict[str, torch.Tensor]
+
+
+class _Finetune(Task):
+    model_kinds = ("bert",)
+    datasets: tuple[str, ...] = ()
+
+    @classmethod
+    def check_config(cls, cfg: dict[str, Any]) -> None:
+        d = cfg["data"]
+        if cfg["model"]["name"] != "minilm-l6":
+            raise UserError(
+                f"{cls.name} fine-tunes model.name = 'minilm-l6' (pretrained BERT with its "
+                f"vocabulary), got {cfg['model']['name']!r}"
+            )
+        if d["dataset"] not in cls.datasets:
+            raise UserError(
+                f"data.dataset: expected one of {', '.join(cls.datasets)}, got {d['dataset']!r}"
+            )
+        if not 3 <= d["max_len"] <= 512:
+            raise UserError(
+                f"data.max_len={d['max_len']} must be in 3..512 (MiniLM's position table)"
+            )
+
+    def _encoder(self):
+        from scratchdl.models.bert_weights import minilm_dir
+        from scratchdl.text.tokens.wordpiece import WordPiece
+
+        self.wp = WordPiece.from_file(minilm_dir() / "vocab.txt")
+        return build_model("minilm-l6", dropout=self.cfg["model"]["dropout"])
+
+    def _limit(self, n: int, key: str) -> int:
+        limit = self.cfg["data"][key]
+        return min(n, limit) if limit > 0 else n
+
+    # -- training ------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.rows["train"]) // self.cfg["data"]["batch_size"])
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        bs = self.cfg["data"]["batch_size"]
+        gen = torch.Generator().manual_seed(data_order_seed(self.cfg["train"]["seed"]) + epoch)
+        order = torch.randperm(len(self.rows["train"]), generator=gen)
+        for i in range(0, len(order), bs):
+            yield self._batch("train", order[i : i + bs].tolist())
+
+    def _batch(self, split: str, idx: list[int]) -> Batch:
+        ids = pad([self.rows[split][i] for i in idx])
+        return {"ids": ids, "y": self._targets(split, idx, ids.shape[1])}
+
+    def training_step(self, batch: Batch, step: int) -> dict[str, Any]:
+        loss, correct, count = self._scores(batch)
+        return {"loss": loss, "accuracy": correct.float() / count.clamp(min=1)}
+
+    # -- evaluation ----------------------------------------------------------------------
+    def _n(self, split: str) -> int:
+        """Examples of `split` to score: all of test, the first data.val_limit of val."""
+        n = len(self.rows[split])
+        return n if split == "test" else self._limit(n, "val_limit")
+
+    @torch.no_grad()
+    def _correct(self, split: str, n: int) -> tuple[float, int, int]:
+        bs, loss, correct, count = self.cfg["data"]["eval_batch_size"], 0.0, 0, 0
+        for i in range(0, n, bs):
+            batch = self._batch(split, list(range(i, min(n, i + bs))))
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            b_loss, b_correct, b_count = self._scores(batch)
+            loss += float(b_loss) * int(b_count)
+            correct += int(b_correct)
+            count += int(b_count)
+        return loss, correct, count
+
+
+@register_task("bert-classify")
+class BertClassify(_Finetune):
+    defaults = {"data": {"dataset": "movie-reviews", **DATA}}
+    datasets = ("movie-reviews",)
+
+    def setup(self) -> None:
+        from scratchdl.text.corpora.movie_reviews import load_movie_reviews
+
+        self.check_config(self.cfg)
+        d = self.cfg["data"]
+        data = load_movie_reviews(seed=d["split_seed"])
+        self.classes = data.classes
+        bert = self._encoder()
+        self.rows, self.labels, self.cut = {}, {}, {}
+        for split in ("train", "val", "test"):
+            part = getattr(data, split)
+            n = self._limit(len(part), "train_limit") if split == "train" else len(part)
+            check_labels(part.labels[:n], len(self.classes), f"{split} labels")
+            self.rows[split], self.cut[split] = encode_sentences(
+                part.texts[:n], self.wp, d["max_len"]
+            )
+            self.labels[split] = torch.tensor(part.labels[:n])
+        self.model = BertSequenceClassifier(bert, len(self.classes))
+
+    def _targets(self, split: str, idx: list[int], t: int) -> torch.Tensor:
+        return self.labels[split][idx]
+
+    def _scores(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.model(batch["ids"], None, batch["ids"] != 0).float()
+        y = batch["y"]
+        return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), torch.tensor(len(y))
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        loss, correct, count = self._correct(split, self._n(split))
+        return {"loss": loss / max(count, 1), "accuracy": correct / max(count, 1)}
+
+    def summary(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        final = dict(results[""])
+        final.update({f"truncated_{s}": c for s, c in self.cut.items()})
+        final["train_examples"] = len(self.rows["train"])
+        return final
+
+
+@register_task("bert-tag")
+class BertTag(_Finetune):
+    defaults = {"data": {"dataset": "brown-pos", **DATA}}
+    datasets = ("brown-pos",)
+
+    def setup(self) -> None:
+        from scratchdl.text.corpora.brown import load_brown_pos
+
+        self.check_config(self.cfg)
+        d = self.cfg["data"]
+        data = load_brown_pos(seed=d["split_seed"])
+        self.tagset = data.tagset
+        bert = self._encoder()
+        self.rows, self.labels, self.cut, self.words = {}, {}, {}, {}
+        for split in ("train", "val", "test"):
+            part = getattr(data, split)
+            n = self._limit(len(part), "train_limit") if split == "train" else len(part)
+            self.rows[split], self.labels[split], self.cut[split] = encode_tagged(
+                part.words[:n], part.tags[:n], self.tagset, self.wp, d["max_len"]
+            )
+            self.words[split] = (part.words[:n], part.tags[:n])
+        self.model = BertTokenTagger(bert, len(self.tagset))
+
+    def _targets(self, split: str, idx: list[int], t: int) -> torch.Tensor:
+        return pad([self.labels[split][i] for i in idx], -100)[:, :t]
+
+    def _scores(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = self.model(batch["ids"], None, batch["ids"] != 0).float()
+        y = batch["y"]
+        keep = y != -100
+        loss = F.cross_entropy(logits[keep], y[keep])
+        return loss, (logits.argmax(-1)[keep] == y[keep]).sum(), keep.sum()
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        n = self._n(split)
+        loss, correct, count = self._correct(split, n)
+        words = sum(len(w) for w in self.words[split][0][:n])  # cut-off words count as errors
+        return {"loss": loss / max(count, 1), "accuracy": correct / max(words, 1)}
+
+    def test(self) -> dict[str, float]:
+        out = {f"test_{k}": v for k, v in self.evaluate("test").items()}
+        out["test_baseline_accuracy"] = self._baseline("test")
+        return out
+
+    def _baseline(self, split: str) -> float:
+        """Most-frequent-tag accuracy, fitted on the training sentences this run used."""
+        counts: dict[str, Counter] = {}
+        for ws, ts in zip(*self.words["train"], strict=True):
+            for w, t in zip(ws, ts, strict=True):
+                counts.setdefault(w.lower(), Counter())[t] += 1
+        overall = Counter(t for ts in self.words["train"][1] for t in ts).most_common(1)[0][0]
+        best = {w: c.most_common(1)[0][0] for w, c in counts.items()}
+        words, tags = self.words[split]
+        pairs = [p for ws, ts in zip(words, tags, strict=True) for p in zip(ws, ts, strict=True)]
+        return sum(best.get(w.lower(), overall) == t for w, t in pairs) / max(len(pairs), 1)
+
+    def summary(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        final = dict(results[""])
+        final.update({f"words_cut_{s}": c for s, c in self.cut.items()})
+        final["train_sentences"] = len(self.rows["train"])
+        return final
