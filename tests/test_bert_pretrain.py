@@ -74,7 +74,7 @@ def test_pretrain_task_learns(prose: Path, tmp_path: Path):
     cfg = load_recipe(
         "bert-pretrain-prose",
         [
-            f"data.corpus={prose}",
+            f"data.dataset={prose}",
             "data.max_len=32",
             "data.block_chars=500",
             "data.batch_size=32",

@@ -28,7 +28,7 @@ from scratchdl.train.task import Task
 
 DEFAULTS: dict[str, Any] = {
     "data": {
-        "corpus": "austen",  # a registered corpus or a UTF-8 text file
+        "dataset": "austen",  # a registered corpus or a UTF-8 text file
         "block_chars": 10_000,  # held-out val/test blocks of this many characters (split_corpus)
         "max_len": 64,  # [CLS] A [SEP] B [SEP] cut to this many pieces
         "mask_prob": 0.15,
@@ -78,7 +78,7 @@ class BertPretrainTask(Task):
         self.check_config(self.cfg)
         d = self.cfg["data"]
         wp = WordPiece.from_file(minilm_dir() / "vocab.txt")
-        parts = split_corpus(load_corpus(d["corpus"]), block_chars=d["block_chars"])
+        parts = split_corpus(load_corpus(d["dataset"]), block_chars=d["block_chars"])
         self.data: PretrainData = load_pretrain_data(
             parts, wp, d["max_len"], seed=d["split_seed"], train_limit=d["train_limit"]
         )
