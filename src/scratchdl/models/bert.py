@@ -34,6 +34,7 @@ class BertConfig:
     type_vocab: int = 2
     dropout: float = 0.1
     layer_norm_eps: float = 1e-12
+    use_sdpa: bool = False  # True: torch's fused attention kernel (same numbers, faster)
 
 
 class BertEmbeddings(nn.Module):
@@ -79,6 +80,7 @@ class Bert(nn.Module):
                 activation="gelu",
                 norm_first=False,
                 layer_norm_eps=cfg.layer_norm_eps,
+                use_sdpa=cfg.use_sdpa,
             )
             for _ in range(cfg.layers)
         )
@@ -173,6 +175,7 @@ BERT_OPTIONS = {
     "intermediate": 256,
     "max_positions": 64,
     "dropout": 0.1,
+    "use_sdpa": True,
 }
 
 

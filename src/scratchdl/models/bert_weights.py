@@ -103,7 +103,9 @@ def load_bert_state(model: Bert, tensors: dict[str, torch.Tensor], source: str) 
     model.load_state_dict({k: t.to(ours[k].dtype) for k, t in renamed.items()})
 
 
-def config_from_json(path: Path, dropout: float | None = None) -> BertConfig:
+def config_from_json(
+    path: Path, dropout: float | None = None, use_sdpa: bool = False
+) -> BertConfig:
     """Our BertConfig from a Hugging Face config.json."""
     try:
         c = json.loads(path.read_text())
@@ -117,6 +119,7 @@ def config_from_json(path: Path, dropout: float | None = None) -> BertConfig:
             type_vocab=c["type_vocab_size"],
             dropout=c["hidden_dropout_prob"] if dropout is None else dropout,
             layer_norm_eps=c["layer_norm_eps"],
+            use_sdpa=use_sdpa,
         )
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"cannot read BERT config {path}: {e!r}; expected config.json") from None
@@ -130,10 +133,12 @@ def check_vocab(wordpiece: WordPiece, cfg: BertConfig, source: str) -> None:
         )
 
 
-def load_minilm(model_dir: str | Path | None = None, dropout: float | None = None):
+def load_minilm(
+    model_dir: str | Path | None = None, dropout: float | None = None, use_sdpa: bool = False
+):
     """(Bert with MiniLM's weights, its WordPiece) from the package (or a folder like it)."""
     root = Path(model_dir) if model_dir is not None else minilm_dir()
-    cfg = config_from_json(root / "config.json", dropout)
+    cfg = config_from_json(root / "config.json", dropout, use_sdpa)
     wordpiece = WordPiece.from_file(root / "vocab.txt")
     check_vocab(wordpiece, cfg, str(root / "vocab.txt"))
     model = Bert(cfg)
@@ -142,8 +147,8 @@ def load_minilm(model_dir: str | Path | None = None, dropout: float | None = Non
     return model, wordpiece
 
 
-@register_model("minilm-l6", "bert", options={"dropout": 0.1})
-def minilm_l6(*, dropout: float = 0.1) -> Bert:
+@register_model("minilm-l6", "bert", options={"dropout": 0.1, "use_sdpa": True})
+def minilm_l6(*, dropout: float = 0.1, use_sdpa: bool = True) -> Bert:
     """MiniLM-L6-H384 (all-MiniLM-L6-v2's BERT, 22M parameters), pretrained; its vocabulary:
     WordPiece.from_file(minilm_dir() / "vocab.txt")."""
-    return load_minilm(dropout=dropout)[0]
+    return load_minilm(dropout=dropout, use_sdpa=use_sdpa)[0]

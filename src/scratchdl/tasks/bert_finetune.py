@@ -71,7 +71,8 @@ class _Finetune(Task):
         from scratchdl.text.tokens.wordpiece import WordPiece
 
         self.wp = WordPiece.from_file(minilm_dir() / "vocab.txt")
-        return build_model("minilm-l6", dropout=self.cfg["model"]["dropout"])
+        m = self.cfg["model"]
+        return build_model("minilm-l6", dropout=m["dropout"], use_sdpa=m["use_sdpa"])
 
     def _subset(self, n: int, split: str) -> list[int]:
         """All of test; a seeded random data.<split>_limit of train or val, in order."""
