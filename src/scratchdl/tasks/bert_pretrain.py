@@ -40,7 +40,6 @@ DEFAULTS: dict[str, Any] = {
     "target": {"metric": "test_mlm_loss"},
 }
 
-SPECIAL_IDS = (0, 1, 2, 3, 4)  # [PAD] [UNK] [CLS] [SEP] [MASK] in the compact vocabulary
 MASK_ID = 4
 
 
@@ -53,7 +52,6 @@ def maskable(ids: torch.Tensor) -> torch.Tensor:
 class BertPretrainTask(Task):
     defaults = DEFAULTS
     model_kinds = ("bert",)
-    log_per_token = False
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
