@@ -36,6 +36,7 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch bible-en-es
 	$(BIN)/scratchdl data fetch bananas
 	$(BIN)/scratchdl data fetch shapes
+	$(BIN)/scratchdl data fetch starry-night
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

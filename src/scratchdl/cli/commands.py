@@ -217,6 +217,39 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stylize(args: argparse.Namespace) -> int:
+    """The style-transfer recipe on the user's images, no grid; copies the result to --out."""
+    import shutil
+
+    from scratchdl.recipes import load_recipe
+    from scratchdl.runner import run_recipe
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"--out: expected a .png or .jpg file name, got {args.out!r}")
+    if args.steps < 1:
+        raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
+    cfg = load_recipe("style-transfer", [])
+    cfg["data"].update(content=args.content, dataset=args.style, size=args.size)
+    per_epoch = min(50, args.steps)
+    cfg["style"].update(style_weight=args.style_weight, grid=[], optimizer=args.optimizer,
+                        steps_per_epoch=per_epoch)
+    cfg["train"]["epochs"] = -(-args.steps // per_epoch)
+    summary = run_recipe(cfg, quiet=True)
+    result = Path(summary["run_dir"]) / "stylized.png"
+    if out.suffix.lower() == ".png":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result, out)
+    else:
+        from PIL import Image
+
+        with Image.open(result) as im:
+            im.convert("RGB").save(out)
+    print(f"stylized image {out} ({cfg['train']['epochs'] * per_epoch} steps, style loss "
+          f"{summary['value']:.4g}); run dir {summary['run_dir']}")
+    return 0
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from scratchdl.models import KINDS, get_entry, list_models
 
