@@ -37,6 +37,7 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch bananas
 	$(BIN)/scratchdl data fetch shapes
 	$(BIN)/scratchdl data fetch starry-night
+	$(BIN)/scratchdl data fetch scenes
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

@@ -260,8 +260,17 @@ def _probe_detector(name: str) -> None:
     assert all(d.shape[1] == 6 for d in model.detect(model(torch.rand(2, 3, 64, 64)), (64, 64)))
 
 
+def _probe_segmenter(name: str) -> None:
+    pretrained = {"pretrained": False} if name == "fcn" else {}
+    model = build_model(name, num_classes=3, image_size=64, **pretrained)
+    out = model(torch.rand(2, 3, 64, 64))
+    assert out.shape == (2, 3, 64, 64)
+    _grads_ok(model, nn.functional.cross_entropy(out, torch.randint(0, 3, (2, 64, 64))))
+
+
 PROBES = {
     "detector": _probe_detector,
+    "segmenter": _probe_segmenter,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,

@@ -198,13 +198,17 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 def cmd_data_show(args: argparse.Namespace) -> int:
     from scratchdl.data import get_dataset
     from scratchdl.data.detection import ProceduralDetection
+    from scratchdl.data.segmentation import ProceduralSegmentation
     from scratchdl.vision.detection_plots import box_grid
 
     spec = get_dataset(args.name)
     if not isinstance(spec, ProceduralDetection):
-        raise UserError(f"data show draws boxes of a detection set; {args.name} has none")
+        raise UserError(f"data show draws boxes of a detection set or masks of a segmentation "
+                        f"set; {args.name} has neither")
     if args.n < 1:
         raise UserError(f"--n: expected a positive number of images, got {args.n}")
+    if isinstance(spec, ProceduralSegmentation):
+        return _show_masks(spec, args)
     data = spec.load_detection()
     if args.split not in data.splits:
         raise UserError(f"--split: {args.name} has splits {', '.join(data.splits)}, "
@@ -247,6 +251,22 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             im.convert("RGB").save(out)
     print(f"stylized image {out} ({cfg['train']['epochs'] * per_epoch} steps, style loss "
           f"{summary['value']:.4g}); run dir {summary['run_dir']}")
+    return 0
+
+
+def _show_masks(spec, args: argparse.Namespace) -> int:  # noqa: ANN001 (a ProceduralSegmentation)
+    from scratchdl.vision.segmentation_plots import mask_grid
+
+    data = spec.load_segmentation()
+    if args.split not in data.splits:
+        raise UserError(f"--split: {args.name} has splits {', '.join(data.splits)}, "
+                        f"got {args.split!r}")
+    split = data.splits[args.split]
+    n = min(args.n, len(split.images))
+    stem = Path(args.out or f"{args.name}-{args.split}")
+    paths = mask_grid(split.images[:n], split.masks[:n], data.classes, stem,
+                      title=f"{args.name} {args.split}: class masks overlaid")
+    print(f"{n} {args.split} images of {args.name} with masks: {', '.join(map(str, paths))}")
     return 0
 
 

@@ -191,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = dsub.add_parser("fetch", help="obtain and verify a dataset")
     s.add_argument("name")
     s.set_defaults(func=commands.cmd_data_fetch)
-    s = dsub.add_parser("show", help="an image grid of a detection set with its boxes drawn")
+    s = dsub.add_parser(
+        "show", help="an image grid of a detection set (boxes) or a segmentation set (masks)"
+    )
     s.add_argument("name")
     s.add_argument("--n", type=int, default=16, help="images to show (default 16)")
     s.add_argument("--split", default="train", help="which split (default train)")

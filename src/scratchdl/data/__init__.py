@@ -9,6 +9,7 @@ from scratchdl.data import (  # noqa: F401  (importing registers them)
     detection,
     digits,
     fashion_mnist,
+    segmentation,
     style_images,
 )
 from scratchdl.data.loader import TensorLoader

@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "scratch-linear": "linear SVM/softmax with hand-written gradients",
     "scratch-knn": "k-nearest neighbours (memorises the training set)",
     "detector": "images (B, 3, H, W) -> per-image boxes; .loss(out, targets), .detect(out)",
+    "segmenter": "images (B, 3, H, W) in [0, 1] -> per-pixel class logits (B, K, H, W)",
 }
 IMAGE = "image-classifier"
 DATA_ARGS = ("in_channels", "num_classes", "image_size")  # what an image classifier is given
