@@ -101,3 +101,11 @@ def test_bad_masks_and_sets_are_refused(tiny, tmp_path):
                                                      ("masks", masks * 0))})
     with pytest.raises(UserError, match="expected RGB images"):
         tiny.load_segmentation()
+
+
+def test_data_show_overlays_masks(tiny, tmp_path, capsys):
+    from scratchdl.cli.main import main
+
+    assert main(["data", "show", "tiny-seg", "--n", "3", "--out", str(tmp_path / "g")]) == 0
+    assert "3 train images of tiny-seg with masks" in capsys.readouterr().out
+    assert (tmp_path / "g.png").stat().st_size > 0 and (tmp_path / "g.pdf").exists()

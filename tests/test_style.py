@@ -114,3 +114,23 @@ def test_stylize_rejects_an_unreadable_file_before_any_run(tmp_path, capsys, mon
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "cannot read it as an image" in err and "\n" not in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_starry_night_is_taken_from_a_system_copy_only_with_its_hash(tmp_path, monkeypatch):
+    from scratchdl.data import get_dataset
+    from scratchdl.data.style_images import DEB_PATH
+
+    monkeypatch.setenv("SCRATCHDL_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCRATCHDL_DEBIAN_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("SCRATCHDL_OFFLINE", "1")
+    spec = get_dataset("starry-night")
+    with pytest.raises(UserError, match="downloads are disabled"):
+        spec.fetch()
+    with pytest.raises(UserError, match="scratchdl data fetch starry-night"):
+        spec.image()
+    fake = tmp_path / "root" / DEB_PATH
+    fake.parent.mkdir(parents=True)
+    fake.write_bytes(b"a different picture")
+    with pytest.raises(UserError, match="expected accda7a1"):
+        spec.fetch()
+    assert not spec.is_present()

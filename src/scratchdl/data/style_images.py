@@ -73,6 +73,8 @@ class StyleImage(DatasetSpec):
     def _from_deb(self) -> bytes:
         how = f"install it (`apt-get install {self.package}`) and run `scratchdl data fetch " \
               f"{self.name}` again"
+        if os.environ.get("SCRATCHDL_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise UserError(f"{self.name}: downloads are disabled (SCRATCHDL_OFFLINE); {how}")
         if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
             raise UserError(f"{self.name} comes from Debian package {self.package}: {how}")
         with tempfile.TemporaryDirectory() as tmp:
