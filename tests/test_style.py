@@ -134,3 +134,16 @@ def test_starry_night_is_taken_from_a_system_copy_only_with_its_hash(tmp_path, m
     with pytest.raises(UserError, match="expected accda7a1"):
         spec.fetch()
     assert not spec.is_present()
+
+
+@pytest.mark.slow
+def test_stylize_writes_the_image_and_records_a_run(tmp_path, monkeypatch, capsys):
+    import skimage.data
+
+    monkeypatch.setenv("SCRATCHDL_RUNS", str(tmp_path / "runs"))
+    Image.fromarray(skimage.data.coffee()).save(tmp_path / "style.jpg")
+    out = tmp_path / "new" / "cat.jpg"
+    rc = main(["stylize", "chelsea", str(tmp_path / "style.jpg"), "--out", str(out),
+               "--steps", "6", "--size", "64", "--optimizer", "lbfgs"])
+    assert rc == 0 and "(6 steps" in capsys.readouterr().out
+    assert Image.open(out).size == (64, 40)

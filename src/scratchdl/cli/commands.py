@@ -235,14 +235,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
     cfg = load_recipe("style-transfer", [])
     cfg["data"].update(content=args.content, dataset=args.style, size=args.size)
-    per_epoch = min(50, args.steps)
+    # one epoch (a checkpoint) per 10-50 steps: a divisor of --steps, else round up to 50s
+    divisors = [d for d in range(50, 9, -1) if args.steps % d == 0]
+    per_epoch = args.steps if args.steps <= 50 else (divisors[0] if divisors else 50)
     cfg["style"].update(style_weight=args.style_weight, grid=[], optimizer=args.optimizer,
                         steps_per_epoch=per_epoch)
     cfg["train"]["epochs"] = -(-args.steps // per_epoch)
     summary = run_recipe(cfg, quiet=True)
     result = Path(summary["run_dir"]) / "stylized.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
-        out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result, out)
     else:
         from PIL import Image
