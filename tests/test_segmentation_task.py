@@ -37,15 +37,19 @@ def tiny(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_fcn_starts_as_bilinear_upsampling_of_its_class_map():
-    model = build_model("fcn", num_classes=3, image_size=64)
     x = torch.rand(2, 3, 64, 64)
-    coarse = model.classifier(model.backbone.extract_features(model.normalize(x)))
-    assert coarse.shape == (2, 3, 2, 2)
-    assert model(x).shape == (2, 3, 64, 64)
-    torch.testing.assert_close(model.upsample.weight, bilinear_kernel(3, 3, 64))
-    ref = F.interpolate(coarse, scale_factor=32, mode="bilinear", align_corners=False)
-    torch.testing.assert_close(model(x)[..., 32:-32, 32:-32], ref[..., 32:-32, 32:-32],
-                               rtol=1e-4, atol=1e-4)
+    for stride in (32, 16):
+        model = build_model("fcn", num_classes=3, image_size=64, stride=stride).eval()
+        coarse = model.classifier(model.backbone(model.normalize(x)))
+        assert coarse.shape == (2, 3, 64 // stride, 64 // stride)
+        assert model(x).shape == (2, 3, 64, 64)
+        torch.testing.assert_close(model.upsample.weight, bilinear_kernel(3, 3, 2 * stride))
+        ref = F.interpolate(coarse, scale_factor=stride, mode="bilinear", align_corners=False)
+        s = stride
+        torch.testing.assert_close(model(x)[..., s:-s, s:-s], ref[..., s:-s, s:-s],
+                                   rtol=1e-4, atol=1e-4)
+    with pytest.raises(UserError, match="16 or 32"):
+        build_model("fcn", num_classes=3, image_size=64, stride=8)
 
 
 def test_unet_keeps_the_size_and_uses_its_skips():
