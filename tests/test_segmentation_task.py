@@ -52,13 +52,22 @@ def test_fcn_starts_as_bilinear_upsampling_of_its_class_map():
         build_model("fcn", num_classes=3, image_size=64, stride=8)
 
 
-def test_unet_keeps_the_size_and_uses_its_skips():
-    model = build_model("unet", num_classes=4, image_size=32, width=4, depth=2).eval()
-    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+def test_unet_keeps_the_size_and_concatenates_its_skips():
+    torch.manual_seed(0)
+    model = build_model("unet", num_classes=4, image_size=32, width=8, depth=2)
+    assert [m[0].in_channels for m in model.merge] == [32, 16]  # up + skip, deepest first
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
     out = model(x)
-    assert out.shape == (1, 4, 32, 32)
-    out[0, :, 5, 5].sum().backward()  # a skip at full resolution: the gradient reaches x
+    assert out.shape == (2, 4, 32, 32)
+    out.square().sum().backward()
     assert x.grad.abs().sum() > 0
+    # the last merge reads [full-resolution encoder map, upsampled decoder map]
+    seen = {}
+    model.down[0].register_forward_hook(lambda m, i, o: seen.__setitem__("skip", o))
+    model.merge[-1].register_forward_hook(lambda m, i, o: seen.__setitem__("merged", i[0]))
+    model(x)
+    assert seen["merged"].shape == (2, 16, 32, 32)
+    torch.testing.assert_close(seen["merged"][:, :8], seen["skip"])
     with pytest.raises(UserError, match="divisible by 4"):
         model(torch.rand(1, 3, 30, 32))
 
