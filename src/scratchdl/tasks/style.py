@@ -37,7 +37,7 @@ STYLE: dict[str, Any] = {
     "content_weight": 1.0,
     "style_weight": 1e4,
     "tv_weight": 1.0,
-    "grid": [0.01, 0.1, 10.0],  # factors of style_weight, one extra phase each; [] = none
+    "grid": [0.0001, 0.001, 0.01],  # factors of style_weight, one extra phase each; [] = none
     "grid_epochs": 6,
 }
 
