@@ -40,6 +40,8 @@ data: $(STAMP)
 	$(BIN)/scratchdl data fetch movie-reviews
 	$(BIN)/scratchdl data fetch glove-6b-50d
 	$(BIN)/scratchdl data fetch brown-pos
+	$(BIN)/scratchdl data fetch starry-night
+	$(BIN)/scratchdl data fetch scenes
 
 # A minimal TeX for the test that compiles LaTeX tables (skipped with a message without it).
 tex:

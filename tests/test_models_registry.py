@@ -311,12 +311,21 @@ def _probe_bert(name: str) -> None:
     _grads_ok(model, hidden[mask.bool()].pow(2).mean() + pooled.sum())
 
 
+def _probe_segmenter(name: str) -> None:
+    pretrained = {"pretrained": False} if name == "fcn" else {}
+    model = build_model(name, num_classes=3, image_size=64, **pretrained)
+    out = model(torch.rand(2, 3, 64, 64))
+    assert out.shape == (2, 3, 64, 64)
+    _grads_ok(model, nn.functional.cross_entropy(out, torch.randint(0, 3, (2, 64, 64))))
+
+
 PROBES = {
     "detector": _probe_detector,
     "word-embedding": _probe_word_embedding,
     "text-classifier": _probe_text_classifier,
     "generative": _probe_generative,
     "bert": _probe_bert,
+    "segmenter": _probe_segmenter,
     "language-model": _probe_language_model,
     "cloze": _probe_cloze,
     "seq2seq": _probe_seq2seq,

@@ -232,12 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     s = dsub.add_parser("fetch", help="obtain and verify a dataset")
     s.add_argument("name")
     s.set_defaults(func=commands.cmd_data_fetch)
-    s = dsub.add_parser("show", help="an image grid of a detection set with its boxes drawn")
+    s = dsub.add_parser(
+        "show", help="an image grid of a detection set (boxes) or a segmentation set (masks)"
+    )
     s.add_argument("name")
     s.add_argument("--n", type=int, default=16, help="images to show (default 16)")
     s.add_argument("--split", default="train", help="which split (default train)")
     s.add_argument("--out", default=None, help="file stem (default ./NAME-SPLIT); PNG and PDF")
     s.set_defaults(func=commands.cmd_data_show)
+
+    s = sub.add_parser("stylize", help="neural style transfer of your own images (a recorded run)")
+    s.add_argument("content", help="content image: PNG/JPEG path (or astronaut, chelsea, coffee)")
+    s.add_argument("style", help="style image: PNG/JPEG path (or starry-night)")
+    s.add_argument("--out", required=True, help="the stylized image to write (.png or .jpg)")
+    s.add_argument("--steps", type=int, default=300,
+                   help="optimizer steps (default 300; a prime over 50 rounds up to 50s)")
+    s.add_argument("--style-weight", type=float, default=1e4, help="default 1e4")
+    s.add_argument("--size", type=int, default=256, help="longer side in pixels (default 256)")
+    s.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
+    s.set_defaults(func=commands.cmd_stylize)
     return p
 
 

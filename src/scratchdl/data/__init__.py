@@ -5,7 +5,14 @@ s = load_splits("fashion-mnist", val_size=5000, seed=0)   # float32 [N,1,28,28],
 for xb, yb in TensorLoader(s.train.x, s.train.y, batch_size=256, shuffle=True): ...
 """
 
-from scratchdl.data import detection, digits, fashion_mnist, mnist  # noqa: F401  (importing registers them)
+from scratchdl.data import (  # noqa: F401  (importing registers them)
+    detection,
+    digits,
+    fashion_mnist,
+    mnist,
+    segmentation,
+    style_images,
+)
 from scratchdl.data.loader import TensorLoader
 from scratchdl.data.registry import (
     DatasetSpec,

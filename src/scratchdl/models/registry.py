@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "text-classifier": "padded token ids (B, T) + lengths (B,) -> class logits (B, num_classes)",
     "generative": "images (N, 1, H, W) in [0, 1] -> loss dict; sample(n, labels) -> images",
     "bert": "BERT encoder: WordPiece ids + segments -> hidden states and pooled [CLS]",
+    "segmenter": "images (B, 3, H, W) in [0, 1] -> per-pixel class logits (B, K, H, W)",
 }
 IMAGE = "image-classifier"
 DATA_ARGS = ("in_channels", "num_classes", "image_size")  # what an image classifier is given

@@ -7,6 +7,7 @@ from scratchdl.nn.attention import (
     scaled_dot_product_attention,
 )
 from scratchdl.nn.bptt import clip_grad_norm, detach_state
+from scratchdl.nn.conv_transpose import ConvTranspose2d, bilinear_kernel, conv_transpose2d
 from scratchdl.nn.losses import label_smoothed_cross_entropy
 from scratchdl.nn.multihead import KVCache, MultiHeadAttention
 from scratchdl.nn.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
@@ -27,6 +28,7 @@ __all__ = [
     "RNN",
     "AddNorm",
     "AdditiveAttention",
+    "ConvTranspose2d",
     "DecoderCache",
     "DotProductAttention",
     "KVCache",
@@ -39,7 +41,9 @@ __all__ = [
     "TransformerDecoderBlock",
     "TransformerEncoder",
     "TransformerEncoderBlock",
+    "bilinear_kernel",
     "clip_grad_norm",
+    "conv_transpose2d",
     "detach_state",
     "label_smoothed_cross_entropy",
     "make_recurrent",
