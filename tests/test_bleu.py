@@ -17,8 +17,11 @@ TOL = 1e-9  # on the 0-100 scale
 
 def sacre(hyps: list[list[str]], refs: list[list[str]]) -> float:
     return sacrebleu.corpus_bleu(
-        [" ".join(h) for h in hyps], [[" ".join(r) for r in refs]],
-        tokenize="none", smooth_method="none", force=True,
+        [" ".join(h) for h in hyps],
+        [[" ".join(r) for r in refs]],
+        tokenize="none",
+        smooth_method="none",
+        force=True,
     ).score
 
 

@@ -101,8 +101,14 @@ def continuation_log_probs(model: TinyLM, prefix: list[int], eos: int | None, le
     return results
 
 
-def reference_beam(model: TinyLM | HashLM, prefix: list[int], length: int, beam_size: int,
-                   eos: int | None, alpha: float) -> list[int]:
+def reference_beam(
+    model: TinyLM | HashLM,
+    prefix: list[int],
+    length: int,
+    beam_size: int,
+    eos: int | None,
+    alpha: float,
+) -> list[int]:
     """Beam search the plain way: one hypothesis at a time, each scored from scratch."""
     beams: list[tuple[list[int], float]] = [([], 0.0)]
     finished: list[tuple[float, list[int]]] = []
@@ -125,8 +131,16 @@ def reference_beam(model: TinyLM | HashLM, prefix: list[int], length: int, beam_
 @pytest.mark.parametrize("kind", ["hash", "gru", "lstm"])
 def test_beam_search_matches_one_at_a_time_reference(kind: str) -> None:
     # batched beams with reordered states == hypotheses rescored from scratch one by one
-    cases = [(0, 2, None, 0.0), (1, 3, 2, 0.0), (2, 4, 2, 0.75), (3, 3, 0, 1.0),
-             (4, 5, None, 0.0), (5, 3, None, 0.0), (6, 4, 1, 0.75), (7, 2, 4, 0.5)]
+    cases = [
+        (0, 2, None, 0.0),
+        (1, 3, 2, 0.0),
+        (2, 4, 2, 0.75),
+        (3, 3, 0, 1.0),
+        (4, 5, None, 0.0),
+        (5, 3, None, 0.0),
+        (6, 4, 1, 0.75),
+        (7, 2, 4, 0.5),
+    ]
     for seed, beam_size, eos, alpha in cases:
         model = HashLM(5, seed) if kind == "hash" else TinyLM(5, kind, seed=seed)
         prefix = [1, 3, seed % 5]
@@ -178,8 +192,7 @@ def test_wide_beam_with_eos_and_length_penalty_is_exact(seed: int, alpha: float)
     candidates = continuation_log_probs(model, [0], eos=eos, length=L)
     assert len(candidates) == sum((V - 1) ** t for t in range(L)) + (V - 1) ** L
     best = max(candidates, key=lambda c: c[1] / c[2] ** alpha)
-    found = beam_search(model.step, [0], L, beam_size=V ** (L - 1), eos=eos,
-                        length_penalty=alpha)
+    found = beam_search(model.step, [0], L, beam_size=V ** (L - 1), eos=eos, length_penalty=alpha)
     assert found == best[0]
     assert eos not in found
 
@@ -246,8 +259,9 @@ def test_sampling_is_reproducible_and_random() -> None:
 def test_sample_frequencies_match_softmax(temperature: float, top_k: int) -> None:
     logits = torch.tensor([[1.0, 0.2, -0.5, 2.0, 0.0, -1.0]])
     n = 40_000
-    draws = next_token(logits.expand(n, -1), "sample", temperature, top_k,
-                       torch.Generator().manual_seed(0))
+    draws = next_token(
+        logits.expand(n, -1), "sample", temperature, top_k, torch.Generator().manual_seed(0)
+    )
     freq = torch.bincount(draws, minlength=6).double() / n
     scaled = logits[0].double() / temperature
     if top_k:

@@ -105,11 +105,13 @@ def test_shards_match_distributed_sampler(n, world_size, shuffle):
     for epoch in (0, 2):
         union = []
         for rank in range(world_size):
-            loader = TensorLoader(x, y, batch_size=4, shuffle=shuffle, seed=7, rank=rank,
-                                  world_size=world_size)
+            loader = TensorLoader(
+                x, y, batch_size=4, shuffle=shuffle, seed=7, rank=rank, world_size=world_size
+            )
             loader.set_epoch(epoch)
-            sampler = DistributedSampler(ds, num_replicas=world_size, rank=rank,
-                                         shuffle=shuffle, seed=7)
+            sampler = DistributedSampler(
+                ds, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=7
+            )
             sampler.set_epoch(epoch)
             ours = rows(loader)
             assert ours.tolist() == list(sampler)
@@ -148,21 +150,30 @@ def test_batches_move_to_cuda():
 
 
 def test_empty_dataset():
-    loader = TensorLoader(torch.empty(0, 3), torch.empty(0, dtype=torch.long), batch_size=4,
-                          shuffle=True, world_size=2, rank=1)
+    loader = TensorLoader(
+        torch.empty(0, 3),
+        torch.empty(0, dtype=torch.long),
+        batch_size=4,
+        shuffle=True,
+        world_size=2,
+        rank=1,
+    )
     assert list(loader) == [] and len(loader) == 0 and loader.num_examples == 0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"batch_size": 0}, "batch_size: expected >= 1"),
-    ({"batch_size": -3}, "batch_size"),
-    ({"batch_size": 2.5}, "batch_size: expected an int"),
-    ({"batch_size": True}, "batch_size: expected an int"),
-    ({"batch_size": 2, "rank": 2, "world_size": 2}, r"rank: expected in 0\.\.1"),
-    ({"batch_size": 2, "rank": -1}, "rank"),
-    ({"batch_size": 2, "world_size": 0}, "world_size"),
-    ({"batch_size": 2, "seed": "0"}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": 0}, "batch_size: expected >= 1"),
+        ({"batch_size": -3}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size: expected an int"),
+        ({"batch_size": True}, "batch_size: expected an int"),
+        ({"batch_size": 2, "rank": 2, "world_size": 2}, r"rank: expected in 0\.\.1"),
+        ({"batch_size": 2, "rank": -1}, "rank"),
+        ({"batch_size": 2, "world_size": 0}, "world_size"),
+        ({"batch_size": 2, "seed": "0"}, "seed"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     x, y = make(6)
     with pytest.raises(UserError, match=match):

@@ -71,9 +71,7 @@ def test_kn_hand_example() -> None:
     # empty history: raw unigram counts a:3 b:2 c:1 (6 tokens, 3 types), interpolated
     expected_start = torch.tensor([2.5, 1.5, 0.5, 0], dtype=f64) / 6 + 0.5 * 3 / 6 / 4
     torch.testing.assert_close(lm.prob([]), expected_start, atol=1e-15, rtol=0)
-    expected_logp = math.log(expected_start[0]) + math.log(expected_a[1]) + math.log(
-        expected_b[2]
-    )
+    expected_logp = math.log(expected_start[0]) + math.log(expected_a[1]) + math.log(expected_b[2])
     assert abs(lm.log_prob_sequence([0, 1, 2]) - expected_logp) < 1e-12
 
 
@@ -175,8 +173,11 @@ def test_char_model_with_vocab() -> None:
 
 def test_roundtrip_through_weights_only_checkpoint(tmp_path) -> None:
     ids = markov_text(400, 6, seed=5)
-    for lm in (NGramLM(3).fit(ids, 6), NGramLM(2, "addk", k=0.2).fit(ids, 6),
-               NGramLM(3, discount=[0.5, 0.6, 0.7]).fit(ids, 6)):
+    for lm in (
+        NGramLM(3).fit(ids, 6),
+        NGramLM(2, "addk", k=0.2).fit(ids, 6),
+        NGramLM(3, discount=[0.5, 0.6, 0.7]).fit(ids, 6),
+    ):
         torch.save(lm.to_dict(), tmp_path / "lm.pt")
         back = NGramLM.from_dict(torch.load(tmp_path / "lm.pt", weights_only=True))
         assert back.perplexity(ids[:50]) == lm.perplexity(ids[:50])

@@ -222,9 +222,12 @@ def test_git_revision(store: RunStore, tmp_path: Path) -> None:
     assert git_revision([tmp_path / "does-not-exist"]) is None
     package_dir = Path(__file__).resolve().parents[1] / "src" / "scratchdl" / "store"
     try:
-        expected = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=package_dir, capture_output=True, text=True
-        ).stdout.strip() or None
+        expected = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=package_dir, capture_output=True, text=True
+            ).stdout.strip()
+            or None
+        )
     except OSError:
         expected = None
     if expected is None:

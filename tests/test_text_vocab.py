@@ -94,8 +94,11 @@ def test_encode_decode_round_trip_on_text():
 
 
 def test_to_dict_from_dict_and_save_load_round_trip(tmp_path):
-    vocab = Vocab(tokenize("the cat and the hat, the end: «naïve» 日本", "word"), min_freq=1,
-                  reserved=["<pad>", "<bos>", "<eos>"])
+    vocab = Vocab(
+        tokenize("the cat and the hat, the end: «naïve» 日本", "word"),
+        min_freq=1,
+        reserved=["<pad>", "<bos>", "<eos>"],
+    )
     d = vocab.to_dict()
     json.dumps(d)  # JSON-able
     again = Vocab.from_dict(json.loads(json.dumps(d)))

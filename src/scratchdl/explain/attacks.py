@@ -130,3 +130,50 @@ def pgd(
             adv = adv + torch.where(grad.abs() > ZERO_THRESH, sign * alpha * grad.sign(), 0.0)
         adv = _bound(_project(x0, adv, epsilon, norm), bounds).detach()
     return adv
+
+
+ATTACKS = ("fgsm", "pgd")
+
+
+def attack(
+    name: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epsilon: float,
+    *,
+    steps: int = 20,
+    norm: str = "Linf",
+) -> torch.Tensor:
+    """The adversarial batch of attack `name` ("fgsm" or PGD-`steps` with Madry's step size
+    2.5 * epsilon / steps and no random start, so that the result is deterministic)."""
+    if name not in ATTACKS:
+        raise UserError(f"attack: expected one of {', '.join(ATTACKS)}, got {name!r}")
+    if epsilon == 0:
+        return x.detach()
+    if name == "fgsm":
+        return fgsm(model, x, y, epsilon)
+    return pgd(model, x, y, epsilon, steps=steps, norm=norm)
+
+
+def adversarial_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    name: str,
+    epsilon: float,
+    *,
+    steps: int = 20,
+    batch_size: int = 500,
+    device: torch.device | None = None,
+) -> float:
+    """Fraction of x (pixels) still classified as y after attack(name, epsilon) on each batch."""
+    check_epsilon(epsilon)
+    device = device or torch.device("cpu")
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        adv = attack(name, model, xb, yb, epsilon, steps=steps)
+        with torch.no_grad():
+            correct += int((model(adv).argmax(1) == yb).sum())
+    return correct / max(len(y), 1)

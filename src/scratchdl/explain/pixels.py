@@ -25,8 +25,12 @@ class PixelModel(nn.Module):
         super().__init__()
         self.model = model
         channels = len(mean) if mean is not None else 0
-        m = torch.tensor(list(mean) if mean is not None else [], dtype=torch.float32)
-        s = torch.tensor(list(std) if std is not None else [], dtype=torch.float32)
+        m = torch.tensor(
+            list(mean) if mean is not None else [], dtype=torch.float64
+        )  # cast to x.dtype on use
+        s = torch.tensor(
+            list(std) if std is not None else [], dtype=torch.float64
+        )  # cast to x.dtype on use
         self.register_buffer("mean", m.view(1, channels, 1, 1), persistent=False)
         self.register_buffer("std", s.view(1, channels, 1, 1), persistent=False)
 
@@ -34,13 +38,14 @@ class PixelModel(nn.Module):
         """Pixels -> the model's input space."""
         if self.mean.numel() == 0:
             return x
-        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        m, s = self.mean.to(x), self.std.to(x)  # x's device and dtype
+        return (x - m) / s
 
     def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
         """The model's input space -> pixels (clamped to [0, 1])."""
         if self.mean.numel() == 0:
             return x
-        return (x * self.std.to(x.dtype) + self.mean.to(x.dtype)).clamp(0.0, 1.0)
+        return (x * self.std.to(x) + self.mean.to(x)).clamp(0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.standardize(x))

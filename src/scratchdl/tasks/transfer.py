@@ -77,7 +77,6 @@ SUMMARY_KEYS = (
 )
 
 
-
 def build_mode_optimizer(
     mode: str, effnet: nn.Module, ocfg: dict[str, Any], backbone_lr_factor: float
 ) -> torch.optim.Optimizer:

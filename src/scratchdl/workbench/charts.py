@@ -38,8 +38,6 @@ def fit_xtick_labels(fig: plt.Figure, ax: plt.Axes) -> None:
             text.set_horizontalalignment("center")
 
 
-
-
 def bar_chart(
     labels: list[str],
     means: list[float],

@@ -50,8 +50,9 @@ def sentence_bleu(pred: Tokens, label: Tokens, k: int = 2) -> float:
     return score
 
 
-def corpus_bleu(hypotheses: Sequence[Tokens], references: Sequence[Tokens],
-                max_order: int = 4) -> float:
+def corpus_bleu(
+    hypotheses: Sequence[Tokens], references: Sequence[Tokens], max_order: int = 4
+) -> float:
     """Standard corpus BLEU in [0, 100], one reference per hypothesis, no smoothing.
 
     Clipped n-gram matches and hypothesis n-gram totals are summed over the corpus for

@@ -1,7 +1,7 @@
 """Corpus statistics: n-gram counts, the Zipf exponent, and the Zipf (rank-frequency) plot.
 
-    counts = ngram_counts(tokenize(text, "word"), 2)   # Counter({("of", "the"): 912, ...})
-    zipf_plot(tokens, "out/zipf")                      # out/zipf.png and out/zipf.pdf
+counts = ngram_counts(tokenize(text, "word"), 2)   # Counter({("of", "the"): 912, ...})
+zipf_plot(tokens, "out/zipf")                      # out/zipf.png and out/zipf.pdf
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Text cleaning and tokenization: characters or words, with or without the book's cleaning.
 
-    clean_text("It's 5 o'clock!")            -> "it s o clock "   (the book's letters-only form)
-    tokenize("Mr. Darcy's _pride_", "word")  -> ["Mr", ".", "Darcy's", "_", "pride", "_"]
-    tokenize("ab c", "char")                 -> ["a", "b", " ", "c"]
+clean_text("It's 5 o'clock!")            -> "it s o clock "   (the book's letters-only form)
+tokenize("Mr. Darcy's _pride_", "word")  -> ["Mr", ".", "Darcy's", "_", "pride", "_"]
+tokenize("ab c", "char")                 -> ["a", "b", " ", "c"]
 """
 
 from __future__ import annotations

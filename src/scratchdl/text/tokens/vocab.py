@@ -1,9 +1,9 @@
 """A vocabulary: token <-> integer id, with a frequency table, min frequency and reserved tokens.
 
-    vocab = Vocab(tokenize(text, "word"), min_freq=2, reserved=["<pad>", "<bos>", "<eos>"])
-    ids = vocab.encode(["the", "cat"])       # int64 tensor [2]
-    vocab.decode(ids)                        # ["the", "cat"] (or "<unk>" for rare words)
-    vocab.save("vocab.json"); Vocab.load("vocab.json")
+vocab = Vocab(tokenize(text, "word"), min_freq=2, reserved=["<pad>", "<bos>", "<eos>"])
+ids = vocab.encode(["the", "cat"])       # int64 tensor [2]
+vocab.decode(ids)                        # ["the", "cat"] (or "<unk>" for rare words)
+vocab.save("vocab.json"); Vocab.load("vocab.json")
 """
 
 from __future__ import annotations
