@@ -199,7 +199,7 @@ def _features(run: Loaded, *, k: int, layer: str | None, stem: Path, **_: Any):
         title=f"{run.recipe}: feature maps of layer {name!r} for a test {label}",
         path_stem=stem,
         cols=6,
-        cmap="viridis",
+        cmap=["gray", *["viridis"] * len(chans)],
         rescale=True,
     )
     return paths, maps

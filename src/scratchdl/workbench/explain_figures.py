@@ -63,7 +63,7 @@ def image_grid(
     title: str,
     path_stem: Path,
     cols: int = 5,
-    cmap: str = "gray",
+    cmap: str | list[str] = "gray",
     rescale: bool = False,
 ) -> list[Path]:
     """Images [K, C, H, W] (or a list of [C, H, W], any sizes) in a grid, a caption each
@@ -81,7 +81,7 @@ def image_grid(
             img = images[i].detach().float()
             if rescale:
                 img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-12)
-            _show(ax, img, cmap=cmap)
+            _show(ax, img, cmap=cmap if isinstance(cmap, str) else cmap[i])
             ax.set_title(captions[i], fontsize=7)
         fig.suptitle(title)
         fig.tight_layout()
