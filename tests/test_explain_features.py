@@ -33,6 +33,7 @@ def test_filters_maps_and_penultimate_are_the_layers_own(lenet) -> None:
         feature_maps(lenet, x, "fc")
 
 
+@pytest.mark.slow  # t-SNE: about 5 s
 def test_embed_2d_pca_is_the_top_two_principal_axes() -> None:
     g = torch.Generator().manual_seed(0)
     f = torch.randn(40, 5, generator=g, dtype=torch.float64) * torch.tensor(

@@ -5,8 +5,12 @@ before the loss: PGD-`steps` in the L-inf ball of radius `epsilon` in pixel unit
 (the run's standardisation is undone for the attack and redone after), step size
 `step_size` (0: 2.5 * epsilon / steps), from a random start. The attack runs with the model
 in eval mode (batch-norm statistics are not updated by attack passes) on the unwrapped
-module (DDP only sees the training forward). test() adds test_<attack>_accuracy: accuracy
-under the same-epsilon PGD-`eval_steps` attack of `scratchdl robust --attack pgd`.
+module (DDP only sees the training forward).
+The random start draws from the torch generator the engine seeds and checkpoints (resume
+is exact); under DDP each rank draws its own starts, so a 2-process run equals a 1-process
+run in distribution, and bit for bit only with rand_start = false. test() adds
+test_pgd_accuracy: accuracy under the same-epsilon PGD-`eval_steps` attack of
+`scratchdl robust --attack pgd`.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Loaded:
     def captions(self, pixels: torch.Tensor, y: torch.Tensor) -> list[str]:
         names = self.info.classes
         return [
-            f"{names[int(t)]}\npred {names[int(p)]}"
+            f"true {names[int(t)]}\npred {names[int(p)]}"
             for t, p in zip(y, self.predict(pixels), strict=True)
         ]
 
