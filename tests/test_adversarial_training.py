@@ -71,3 +71,25 @@ def test_negative_epsilon_is_one_line_at_the_cli(tiny_recipe) -> None:
     lines = proc.stderr.strip().splitlines()
     message = "scratchdl: error: adversarial.epsilon: expected a finite number >= 0"
     assert len(lines) == 1 and lines[0].startswith(message)
+
+
+@pytest.mark.slow
+def test_pgd_training_with_random_starts_resumes_exactly(tiny_recipe: Path, tmp_path: Path) -> None:
+    """SIGKILL after epoch 1 of 2, resume: bit-identical to the uninterrupted run (the random
+    starts come from the checkpointed torch generator)."""
+    import signal
+
+    from tests.test_resume import _rows
+
+    args = [str(tiny_recipe), "--json", "--set", "train.epochs=2", "--set", "data.normalize=true"]
+    for s in PGD:
+        args += ["--set", s]
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    run_cli("run", *args, "--out", str(full_dir), check=True)
+    killed = run_cli("run", *args, "--out", str(cut_dir), env={"SCRATCHDL_KILL_AFTER_EPOCH": "1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_cli("run", "--resume", str(cut_dir), "--json", check=True)
+    assert _rows(cut_dir) == _rows(full_dir)
+    a = torch.load(full_dir / "checkpoint.pt", weights_only=True)["modules"]["model"]
+    b = torch.load(cut_dir / "checkpoint.pt", weights_only=True)["modules"]["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
