@@ -243,7 +243,7 @@ def robust(
         spoke_values,
         clean={r["label"]: r["clean_accuracy"] for r in rows},
         notes={(RA.LABELS.get(k, k)): v for k, v in notes.items()},
-        title=radar_title(rows, sevs),
+        title=_study_title(rows, names, sevs, attack_names, eps),
         path_stem=out_dir / "radar",
     )
     curves = {
@@ -275,6 +275,19 @@ def robust(
 
 def _datasets(rows: list[dict[str, Any]]) -> str:
     return ", ".join(dict.fromkeys(r["dataset"] for r in rows))
+
+
+def _study_title(
+    rows: list[dict[str, Any]], names: list[str], sevs: list[int], attacks: list[str], eps: list
+) -> str:
+    """The radar's title: corruptions, attacks or both, and what each spoke averages."""
+    if not attacks:
+        return radar_title(rows, sevs)
+    over_eps = f"mean over ε {RA.note(eps).split(': ')[1]}"
+    if not names:
+        return f"Accuracy under attack ({_datasets(rows)}, {over_eps})"
+    span = f"severities {_span(sevs)}"
+    return f"Accuracy under corruption and attack ({_datasets(rows)}; {span}, {over_eps})"
 
 
 def radar_title(rows: list[dict[str, Any]], sevs: list[int]) -> str:
