@@ -8,7 +8,8 @@ in eval mode (batch-norm statistics are not updated by attack passes) on the unw
 module (DDP only sees the training forward).
 The random start draws from the torch generator the engine seeds and checkpoints (resume
 is exact); under DDP each rank draws its own starts, so a 2-process run equals a 1-process
-run in distribution, and bit for bit only with rand_start = false. test() adds
+run in distribution; with rand_start = false it attacks the same examples the same way (up
+to float rounding, which the sign of a near-zero gradient can amplify). test() adds
 test_pgd_accuracy: accuracy under the same-epsilon PGD-`eval_steps` attack of
 `scratchdl robust --attack pgd`.
 """
