@@ -417,16 +417,44 @@ def _severities(text: str) -> list[int]:
         ) from None
 
 
+def _numbers(text: str, flag: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UserError(f"{flag} expects numbers like 0,0.01,0.03,0.1, got {text!r}") from None
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.explain import explain
+
+    result = explain(
+        args.run_dir,
+        args.method,
+        layer=args.layer,
+        n=args.n,
+        out=args.out,
+        eps=args.eps,
+        attack_name=args.attack,
+        seed=args.seed,
+    )
+    print(f"wrote {', '.join(result['paths'])}")
+    return 0
+
+
 def cmd_robust(args: argparse.Namespace) -> int:
     from scratchdl.workbench.robust import robust
 
     corruptions = args.corruptions.split(",") if args.corruptions else None
+    if corruptions == ["none"]:
+        corruptions = []
     result = robust(
         args.run_dirs,
         corruptions=corruptions,
         severities=_severities(args.severities),
         out=args.out,
         log=print,
+        attacks=args.attack.split(",") if args.attack else None,
+        eps=_numbers(args.eps, "--eps"),
     )
     print(result["table"], end="")
     print(f"tables and charts in {result['out']}")

@@ -179,15 +179,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--corruptions",
         help="comma-separated: gaussian_noise, gaussian_blur, contrast, occlusion, rotation "
-        "(default: all)",
+        "(default: all; none: attacks only)",
     )
     s.add_argument(
         "--severities",
         default="1-5",
         help="levels 1..5, e.g. 1-5 or 1,3,5 (default 1-5); robust.md says what each means",
     )
+    s.add_argument(
+        "--attack",
+        help="comma-separated adversarial attacks fgsm, pgd (PGD-20) beside the corruptions",
+    )
+    s.add_argument(
+        "--eps",
+        default="0.01,0.03,0.1",
+        help="attack L-inf radii in pixel units 0-1, e.g. 0,0.01,0.03,0.1 (0 = clean)",
+    )
     s.add_argument("--out", help="folder for robust.md/.json and the charts")
     s.set_defaults(func=commands.cmd_robust)
+
+    s = sub.add_parser("explain", help="saliency, Grad-CAM, class visualization, attacks, features")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a trained image-classifier run")
+    s.add_argument(
+        "--method",
+        required=True,
+        help="saliency | smoothgrad | ig | gradcam | classviz | filters | features | tsne | "
+        "pca | adversarial",
+    )
+    s.add_argument("--layer", help="gradcam/features: a layer name (default: last/first conv)")
+    s.add_argument(
+        "--n",
+        type=int,
+        help="images (default 8), filters (64), channels (16) or t-SNE points (1000)",
+    )
+    s.add_argument("--attack", default="pgd", help="adversarial: fgsm or pgd (PGD-20)")
+    s.add_argument("--eps", type=float, default=0.1, help="adversarial: L-inf ε in pixels 0-1")
+    s.add_argument("--seed", type=int, default=0, help="SmoothGrad noise, classviz start, t-SNE")
+    s.add_argument("--out", help="folder for the figure (PNG and PDF)")
+    s.set_defaults(func=commands.cmd_explain)
 
     s = sub.add_parser("ensemble", help="average the predictions of several trained runs")
     s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

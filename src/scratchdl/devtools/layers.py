@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "scratchdl.text",
         "scratchdl.vision",
         "scratchdl.store",
+        "scratchdl.explain",
     ),
     ("scratchdl.train",),
     ("scratchdl.tasks",),

@@ -13,6 +13,7 @@ from scratchdl.data import TensorLoader, load_splits
 from scratchdl.data.loader import data_order_seed
 from scratchdl.models.resize import build_for_data
 from scratchdl.tasks import register_task
+from scratchdl.tasks.adversarial import ADVERSARIAL, Adversary, check_adversarial
 from scratchdl.tasks.common import AUGMENT, IMAGE_DATA
 from scratchdl.train.augment import build_augment
 from scratchdl.train.checkpoint import load_checkpoint
@@ -56,9 +57,18 @@ def classifier_step(
 
 @register_task("classify")
 class Classify(Task):
-    defaults = {"data": IMAGE_DATA, "augment": AUGMENT, "train": {"metrics": ["accuracy"]}}
+    defaults = {
+        "data": IMAGE_DATA,
+        "augment": AUGMENT,
+        "adversarial": ADVERSARIAL,  # PGD/FGSM adversarial training (tasks/adversarial.py)
+        "train": {"metrics": ["accuracy"]},
+    }
     supports_channels_last = True
     supports_ddp = True
+
+    @classmethod
+    def check_config(cls, cfg: dict[str, Any]) -> None:
+        check_adversarial(cfg["adversarial"])
 
     def setup(self) -> None:
         cfg, data = self.cfg, self.cfg["data"]
@@ -84,6 +94,7 @@ class Classify(Task):
             world_size=self.world_size,
         )
         self.augment = build_augment(cfg["augment"], info)
+        self.adversary = Adversary(self.model, cfg["adversarial"], info.mean, info.std)
         self.metric_names = list(cfg["train"]["metrics"])
         make_metrics(self.metric_names)  # unknown names fail now, not after an epoch
 
@@ -119,7 +130,12 @@ class Classify(Task):
         return iter(self.loader)
 
     def training_step(self, batch: Any, step: int) -> dict[str, Any]:
-        return classifier_step(self.model, batch, self.augment, self.metric_names)
+        if not self.adversary.active:
+            return classifier_step(self.model, batch, self.augment, self.metric_names)
+        x, y = batch
+        if self.augment is not None:
+            x = self.augment(x)
+        return classifier_step(self.model, (self.adversary(x, y), y), None, self.metric_names)
 
     def _loader(self, split: str) -> TensorLoader:
         part = getattr(self.splits, split)
@@ -137,3 +153,12 @@ class Classify(Task):
             self.device,
             bool(self.cfg["train"]["channels_last"]),
         )
+
+    def test(self) -> dict[str, float]:
+        """Test metrics; with adversarial training also test_pgd_accuracy (PGD at epsilon)."""
+        out = super().test()
+        adv = self.cfg["adversarial"]
+        if self.adversary.active and adv["eval_steps"] > 0:
+            test = self.splits.test
+            out["test_pgd_accuracy"] = self.adversary.test_accuracy(test.x, test.y, self.device)
+        return out

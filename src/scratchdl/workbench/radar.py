@@ -214,14 +214,15 @@ def radar_chart(
 
 def severity_figure(
     curves: dict[str, dict[str, list[float]]],
-    severities: list[int],
+    severities: list[int] | dict[str, list[int]],
     *,
     title: str,
     levels: dict[str, tuple[str, list[str]]] | None = None,
 ) -> plt.Figure:
     """One subplot per corruption, one line per run: accuracy at severity 0 (clean) and above.
 
-    curves: corruption -> run label -> accuracies at `severities` (which starts with 0).
+    curves: corruption -> run label -> accuracies at `severities` (which starts with 0; a dict
+    gives each corruption or attack its own positions, e.g. one per epsilon).
     levels: corruption -> (parameter and unit, its value at severity 0..5): each tick then shows
     the severity over the parameter's value, and the axis label names the parameter.
     """
@@ -237,17 +238,22 @@ def severity_figure(
         high = min(1.02, math.ceil(max(everything) * 10) / 10 + 0.02)
         for i, name in enumerate(names):
             ax = axs[i // cols][i % cols]
+            xs = severities[name] if isinstance(severities, dict) else severities
             for label, accs in curves[name].items():
-                ax.plot(severities, accs, marker="o", markersize=3.5, linewidth=1.3, label=label)
+                ax.plot(xs, accs, marker="o", markersize=3.5, linewidth=1.3, label=label)
             ax.set_title(pretty(name))
             ax.set_ylim(low, high)
             ax.grid(alpha=0.3)
             if levels and name in levels:
                 unit, values = levels[name]
-                ax.set_xticks(severities, [f"{s}\n{values[s]}" for s in severities], fontsize=7)
-                ax.set_xlabel(f"severity / {unit}")
+                if unit.startswith("ε"):  # an attack: the axis is epsilon itself
+                    ax.set_xticks(xs, [values[s] for s in xs], fontsize=7)
+                    ax.set_xlabel(unit)
+                else:
+                    ax.set_xticks(xs, [f"{s}\n{values[s]}" for s in xs], fontsize=7)
+                    ax.set_xlabel(f"severity / {unit}")
             else:
-                ax.set_xticks(severities)
+                ax.set_xticks(xs)
                 if i // cols == rows - 1 or i + cols >= len(names):
                     ax.set_xlabel("severity (0 = clean)")
             if i % cols == 0:
@@ -281,7 +287,7 @@ def severity_figure(
 
 def severity_chart(
     curves: dict[str, dict[str, list[float]]],
-    severities: list[int],
+    severities: list[int] | dict[str, list[int]],
     *,
     title: str,
     path_stem: Path,

@@ -22,6 +22,7 @@ from scratchdl.store import runs_root
 from scratchdl.tasks.restore import load_trained_model
 from scratchdl.train.device import resolve_device
 from scratchdl.train.rundir import load_run_config
+from scratchdl.workbench import robust_attacks as RA
 from scratchdl.workbench.corruptions import CORRUPTIONS, SEVERITY_LEVELS, get_corruption
 from scratchdl.workbench.radar import pretty, radar_chart, severity_chart
 
@@ -76,12 +77,16 @@ def corrupted_input(name: str, severity: int, mean: list[float], std: list[float
 
 
 def _check_args(
-    run_dirs: list[str | Path], corruptions: list[str] | None, severities: list[int], bs: int
+    run_dirs: list[str | Path],
+    corruptions: list[str] | None,
+    severities: list[int],
+    bs: int,
+    attacks: bool = False,
 ) -> tuple[list[str], list[int]]:
     if not run_dirs:
         raise UserError("robust needs at least one RUN_DIR (a folder made by `scratchdl run`)")
     names = list(CORRUPTIONS) if corruptions is None else list(dict.fromkeys(corruptions))
-    if not names:
+    if not names and not attacks:
         raise UserError(
             f"robust needs at least one corruption: choose from {', '.join(CORRUPTIONS)}"
         )
@@ -114,8 +119,10 @@ def evaluate_run(
     *,
     seed: int,
     batch_size: int,
+    attacks: list[str] = [],  # noqa: B006 - never mutated
+    eps: list[float] = [],  # noqa: B006 - never mutated
 ) -> dict[str, Any]:
-    """Clean and corrupted test accuracy of one run (see robust() for the row's keys)."""
+    """Clean, corrupted and attacked test accuracy of one run (robust() lists the keys)."""
     model, cfg, splits = load_trained_model(run_dir)
     _, meta = load_run_config(run_dir)
     device = resolve_device("auto")
@@ -141,6 +148,17 @@ def evaluate_run(
                 generator=gen,
             )
     per_corruption = {n: sum(v.values()) / len(v) for n, v in by_severity.items()}
+    by_eps = RA.attack_accuracy(
+        model,
+        pixels,
+        test.y,
+        splits.info.mean,
+        splits.info.std,
+        attacks,
+        eps,
+        batch_size=batch_size,
+        device=device,
+    )
     return {
         "run_dir": str(run_dir),
         "dir_name": Path(run_dir).resolve().name,
@@ -151,7 +169,11 @@ def evaluate_run(
         "clean_accuracy": clean,
         "accuracy": by_severity,
         "corruption_accuracy": per_corruption,
-        "mean_corruption_accuracy": sum(per_corruption.values()) / len(per_corruption),
+        "mean_corruption_accuracy": (
+            sum(per_corruption.values()) / len(per_corruption) if per_corruption else None
+        ),
+        "attack_accuracy": by_eps,  # attack -> epsilon -> accuracy
+        "mean_attack_accuracy": {a: sum(v.values()) / len(v) for a, v in by_eps.items()},
     }
 
 
@@ -163,58 +185,89 @@ def robust(
     seed: int = 0,
     batch_size: int = 1000,
     log: Callable[[str], None] | None = None,
+    attacks: list[str] | None = None,
+    eps: list[float] = [0.01, 0.03, 0.1],  # noqa: B006 - never mutated
 ) -> dict[str, Any]:
     """Evaluate every run under every corruption x severity; write tables and charts to `out`.
 
     Returns {"rows": one dict per run (label, recipe, run_id, clean_accuracy, accuracy:
     corruption -> severity -> acc, corruption_accuracy: corruption -> mean over severities,
-    mean_corruption_accuracy), "table": Markdown, "out": folder, "charts": PNG/PDF paths}.
+    mean_corruption_accuracy; with attacks also attack_accuracy: attack -> epsilon -> acc and
+    mean_attack_accuracy: attack -> mean over the epsilons > 0), "table": Markdown, "out":
+    folder, "charts": PNG/PDF paths}. Attacks (robust_attacks.py) are extra radar spokes and
+    chart panels beside the corruptions, with epsilon (pixel units) on the x axis.
     The folder gets robust.md, robust.json, radar.png/.pdf and severity.png/.pdf.
     """
-    names, sevs = _check_args(run_dirs, corruptions, severities, batch_size)
+    attack_names, eps = RA.check_attacks(attacks or [], eps)
+    names, sevs = _check_args(run_dirs, corruptions, severities, batch_size, bool(attack_names))
     rows = []
     for run_dir in run_dirs:
-        row = evaluate_run(run_dir, names, sevs, seed=seed, batch_size=batch_size)
+        row = evaluate_run(
+            run_dir, names, sevs, seed=seed, batch_size=batch_size, attacks=attack_names, eps=eps
+        )
         rows.append(row)
         if log:
-            log(
-                f"{row['recipe']} ({row['run_id']}): clean {row['clean_accuracy']:.4f}, "
-                f"mean corruption accuracy {row['mean_corruption_accuracy']:.4f}"
-            )
+            parts = [f"clean {row['clean_accuracy']:.4f}"]
+            if names:
+                parts.append(f"mean corruption accuracy {row['mean_corruption_accuracy']:.4f}")
+            parts += [f"{RA.LABELS[a]} {v:.4f}" for a, v in row["mean_attack_accuracy"].items()]
+            log(f"{row['recipe']} ({row['run_id']}): " + ", ".join(parts))
     for row, label in zip(rows, _labels(rows), strict=True):
         row["label"] = label
 
     out_dir = Path(out) if out else runs_root() / f"robust-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = format_table(rows, names, sevs, seed)
+    table = format_table(rows, names, sevs, seed, attack_names, eps)
     (out_dir / "robust.md").write_text(table)
     report = {
         "corruptions": names,
         "severities": sevs,
         "seed": seed,
         "batch_size": batch_size,
+        "attacks": attack_names,
+        "eps": eps,
+        "pgd_steps": RA.PGD_STEPS,
         "rows": rows,
     }
     (out_dir / "robust.json").write_text(json.dumps(report, indent=1))
-    charts = radar_chart(
-        names,
-        {r["label"]: [r["corruption_accuracy"][n] for n in names] for r in rows},
+    spoke_values = {
+        r["label"]: [
+            *(r["corruption_accuracy"][n] for n in names),
+            *(r["mean_attack_accuracy"][a] for a in attack_names),
+        ]
+        for r in rows
+    }
+    notes = {n: radar_note(n, sevs) for n in names} | {a: RA.note(eps) for a in attack_names}
+    charts = radar_chart(  # below three spokes it draws bars
+        [*names, *(RA.LABELS[a] for a in attack_names)],
+        spoke_values,
         clean={r["label"]: r["clean_accuracy"] for r in rows},
-        notes={n: radar_note(n, sevs) for n in names},
-        title=radar_title(rows, sevs),
+        notes={(RA.LABELS.get(k, k)): v for k, v in notes.items()},
+        title=_study_title(rows, names, sevs, attack_names, eps),
         path_stem=out_dir / "radar",
     )
+    curves = {
+        n: {
+            r["label"]: [r["clean_accuracy"], *(r["accuracy"][n][str(s)] for s in sevs)]
+            for r in rows
+        }
+        for n in names
+    }
+    curves |= {
+        RA.LABELS[a]: {
+            r["label"]: [r["clean_accuracy"], *r["attack_accuracy"][a].values()] for r in rows
+        }
+        for a in attack_names
+    }
+    positions: dict[str, list[int]] = {n: [0, *sevs] for n in names}
+    positions |= {RA.LABELS[a]: list(range(len(eps) + 1)) for a in attack_names}
+    level_map = {n: (SEVERITY_LEVELS[n][1], SEVERITY_LEVELS[n][2]) for n in names}
+    level_map |= {RA.LABELS[a]: RA.levels(eps) for a in attack_names}
     charts += severity_chart(
-        {
-            n: {
-                r["label"]: [r["clean_accuracy"], *(r["accuracy"][n][str(s)] for s in sevs)]
-                for r in rows
-            }
-            for n in names
-        },
-        [0, *sevs],
-        levels={n: (SEVERITY_LEVELS[n][1], SEVERITY_LEVELS[n][2]) for n in names},
-        title=f"Test accuracy vs corruption severity ({_datasets(rows)}; severity 0 = clean)",
+        curves,
+        positions,
+        levels=level_map,
+        title=f"Test accuracy vs corruption severity and attack ε ({_datasets(rows)}; 0 = clean)",
         path_stem=out_dir / "severity",
     )
     return {"rows": rows, "table": table, "out": str(out_dir), "charts": [str(p) for p in charts]}
@@ -222,6 +275,19 @@ def robust(
 
 def _datasets(rows: list[dict[str, Any]]) -> str:
     return ", ".join(dict.fromkeys(r["dataset"] for r in rows))
+
+
+def _study_title(
+    rows: list[dict[str, Any]], names: list[str], sevs: list[int], attacks: list[str], eps: list
+) -> str:
+    """The radar's title: corruptions, attacks or both, and what each spoke averages."""
+    if not attacks:
+        return radar_title(rows, sevs)
+    over_eps = f"mean over ε {RA.note(eps).split(': ')[1]}"
+    if not names:
+        return f"Accuracy under attack ({_datasets(rows)}, {over_eps})"
+    span = f"severities {_span(sevs)}"
+    return f"Accuracy under corruption and attack ({_datasets(rows)}; {span}, {over_eps})"
 
 
 def radar_title(rows: list[dict[str, Any]], sevs: list[int]) -> str:
@@ -260,30 +326,57 @@ def _bold_best(values: list[float], multi: bool) -> list[str]:
     return [f"**{v:.4f}**" if multi and v == best else f"{v:.4f}" for v in values]
 
 
-def format_table(rows: list[dict[str, Any]], names: list[str], sevs: list[int], seed: int) -> str:
-    """Summary table (best per column in bold) and a per-severity table, as Markdown."""
+def format_table(
+    rows: list[dict[str, Any]],
+    names: list[str],
+    sevs: list[int],
+    seed: int,
+    attacks: list[str] = [],  # noqa: B006 - never mutated
+    eps: list[float] = [],  # noqa: B006 - never mutated
+) -> str:
+    """Summary table (best per column in bold) and per-severity/per-epsilon tables, Markdown."""
     multi = len(rows) > 1
-    columns = [
-        [r["clean_accuracy"] for r in rows],
-        *([r["corruption_accuracy"][n] for r in rows] for n in names),
-        [r["mean_corruption_accuracy"] for r in rows],
-    ]
+    columns = [[r["clean_accuracy"] for r in rows]]
+    head = ["run", "clean"]
+    if names:
+        columns += [[r["corruption_accuracy"][n] for r in rows] for n in names]
+        columns.append([r["mean_corruption_accuracy"] for r in rows])
+        head += [*(pretty(n) for n in names), "mean corr."]
+    columns += [[r["mean_attack_accuracy"][a] for r in rows] for a in attacks]
+    head += [RA.LABELS[a] for a in attacks]
     cells = [_bold_best(col, multi) for col in columns]
-    head = ["run", "clean", *(pretty(n) for n in names), "mean corr."]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for i, r in enumerate(rows):
         lines.append(f"| {r['label']} | " + " | ".join(col[i] for col in cells) + " |")
-    lines.append(
-        f"\nTest accuracy ({_datasets(rows)}); each corruption column is the mean over "
-        f"severities {_span(sevs)}; mean corr. = mean over corruptions and severities; "
-        f"corruption seed {seed}."
-    )
-    lines += ["", "Accuracy by severity:", ""]
-    lines.append("| run | corruption | " + " | ".join(f"s{s}" for s in sevs) + " |")
-    lines.append("|---|---" + "|---:" * len(sevs) + "|")
-    for r in rows:
-        for n in names:
-            accs = " | ".join(f"{r['accuracy'][n][str(s)]:.4f}" for s in sevs)
-            lines.append(f"| {r['label']} | {pretty(n)} | {accs} |")
-    lines += ["", *severity_table(names, sevs)]
+    notes = [f"\nTest accuracy ({_datasets(rows)})"]
+    if names:
+        notes.append(
+            f"each corruption column is the mean over severities {_span(sevs)}; mean corr. = "
+            f"mean over corruptions and severities; corruption seed {seed}"
+        )
+    if attacks:
+        notes.append(
+            f"each attack column is the mean over L-inf ε {', '.join(f'{e:g}' for e in eps)} "
+            f"(pixel units 0-1; FGSM one step, PGD-{RA.PGD_STEPS} with step 2.5ε/{RA.PGD_STEPS}, "
+            "no random start)"
+        )
+    lines.append("; ".join(notes) + ".")
+    if names:
+        lines += ["", "Accuracy by severity:", ""]
+        lines.append("| run | corruption | " + " | ".join(f"s{s}" for s in sevs) + " |")
+        lines.append("|---|---" + "|---:" * len(sevs) + "|")
+        for r in rows:
+            for n in names:
+                accs = " | ".join(f"{r['accuracy'][n][str(s)]:.4f}" for s in sevs)
+                lines.append(f"| {r['label']} | {pretty(n)} | {accs} |")
+    if attacks:
+        lines += ["", "Accuracy by ε (pixel units; clean = ε 0):", ""]
+        lines.append("| run | attack | " + " | ".join(f"ε {e:g}" for e in eps) + " |")
+        lines.append("|---|---" + "|---:" * len(eps) + "|")
+        for r in rows:
+            for a in attacks:
+                accs = " | ".join(f"{v:.4f}" for v in r["attack_accuracy"][a].values())
+                lines.append(f"| {r['label']} | {RA.LABELS[a]} | {accs} |")
+    if names:
+        lines += ["", *severity_table(names, sevs)]
     return "\n".join(lines) + "\n"
