@@ -288,3 +288,32 @@ def test_nin_head_relu_option() -> None:
     with torch.no_grad():
         assert (book(x) >= 0).all()
         assert (free(x) < 0).any()
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "gelu"])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_lenet_pools_before_a_monotone_activation_and_computes_the_book_order(
+    activation: str, pool: str
+) -> None:
+    """LeNet runs max pooling before a monotone activation (cheaper); outputs and gradients
+    equal the book's conv -> activation -> pool with the same weights."""
+    from scratchdl.models.blocks import activation as make_activation
+    from scratchdl.models.blocks import pool2d
+    from scratchdl.models.registry import build_model
+
+    torch.manual_seed(0)
+    ours = build_model("lenet", in_channels=1, num_classes=10, image_size=(28, 28),
+                       activation=activation, pool=pool).double()  # fmt: skip
+    swapped = pool == "max" and activation != "gelu"
+    assert isinstance(ours[1], nn.MaxPool2d) == swapped
+    book = nn.Sequential(
+        ours[0], make_activation(activation), pool2d(pool),
+        ours[3], make_activation(activation), pool2d(pool), *ours[6:],
+    )  # fmt: skip
+    x = torch.randn(4, 1, 28, 28, dtype=torch.float64)
+    out_ours, out_book = ours(x), book(x)
+    torch.testing.assert_close(out_ours, out_book, rtol=0, atol=1e-12)
+    g_ours = torch.autograd.grad(out_ours.sum(), list(ours.parameters()))
+    g_book = torch.autograd.grad(out_book.sum(), list(ours.parameters()))
+    for a, b in zip(g_ours, g_book, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
