@@ -29,7 +29,6 @@ class Diffusion(Generative):
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
-        super().check_config(cfg)
         ks, steps = cfg["eval"]["ddim_steps"], cfg["model"].get("steps")
         if steps is None:
             raise UserError(f"model.name {cfg['model']['name']!r}: the diffusion task needs ddpm")
@@ -37,6 +36,7 @@ class Diffusion(Generative):
             raise UserError(f"eval.ddim_steps: expected a list of ints in 1..{steps}, got {ks!r}")
         if cfg["data"]["binarize"] != "none":
             raise UserError('data.binarize: diffusion learns grey images; set data.binarize="none"')
+        super().check_config(cfg)
 
     def _classifier_scores(self, gen: torch.Generator) -> dict[str, float]:
         model, seed = self.module("model"), self.cfg["eval"]["seed"]

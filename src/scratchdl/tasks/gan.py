@@ -32,7 +32,6 @@ class GAN(Generative):
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
-        super().check_config(cfg)
         from scratchdl.models import build_model
 
         if not hasattr(build_model(cfg["model"]["name"], num_classes=10), "discriminate"):
@@ -42,6 +41,7 @@ class GAN(Generative):
             )
         if cfg["data"]["binarize"] != "none":
             raise UserError('data.binarize: a GAN learns grey images; set data.binarize="none"')
+        super().check_config(cfg)
 
     def configure_optimizers(self) -> dict[str, Any]:
         m = self.module("model")
