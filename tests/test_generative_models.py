@@ -54,6 +54,7 @@ def test_importance_weights_equal_a_torch_distributions_twin(name):
     assert w.shape == (4, 7)
 
 
+@pytest.mark.slow
 def test_iwae_bound_tightens_to_the_integrated_likelihood():
     """1-D latent: log p(x) by quadrature on a fine grid; the k = 5000 bound is within a
     tenth of a nat, k = 1 (the ELBO) is looser, and every bound is above -log p(x) on average."""

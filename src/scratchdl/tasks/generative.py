@@ -13,7 +13,9 @@ on our classifier's features (test_fd) and, for conditional models, test_class_a
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +169,21 @@ class Generative(Task):
                 sums[k] = sums.get(k, 0.0) + v.item() * len(xb)
         return {k: v / len(x) for k, v in sums.items()}
 
+    @contextlib.contextmanager
+    def _eval_rng(self) -> Iterator[None]:
+        """Evaluation draws noise (the ELBO's z, samples) from a forked, seeded global RNG:
+        the numbers are reproducible, and training's RNG stream (which the checkpoint
+        carries for exact resume) is left exactly where training put it."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.cfg["eval"]["seed"])
+            yield
+
     def evaluate(self, split: str) -> dict[str, float]:
-        return self._split_loss(split) if len(self.eval_x[split]) else {}
+        if not len(self.eval_x[split]):
+            return {}
+        with self._eval_rng():
+            return self._split_loss(split)
 
     def iwae(self, k: int, generator: torch.Generator) -> float:
         """Mean -log p(x) bound with k importance samples over eval.iwae_examples test images."""
@@ -187,6 +202,10 @@ class Generative(Task):
         return total / len(x)
 
     def test(self) -> dict[str, float]:
+        with self._eval_rng():
+            return self._test()
+
+    def _test(self) -> dict[str, float]:
         from scratchdl.tasks.generative_figures import write_figures
 
         out = {f"test_{k}": v for k, v in self.evaluate("test").items()}
