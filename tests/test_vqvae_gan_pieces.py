@@ -84,6 +84,7 @@ def test_dead_codes_restart_on_encoder_outputs():
     vq = VectorQuantizer(num_codes=8, dim=2, decay=0.5, restart_below=0.3).train()
     with torch.no_grad():
         vq.codebook[1:] = 100.0  # only code 0 is ever nearest to small inputs
+        vq.usage.fill_(1.0)  # as if every code had been in use
     z = 0.1 * torch.randn(1, 2, 2, 2)
     vq(z)  # usage of codes 1..7 falls 1 -> 0.5: still alive
     assert (vq.codebook[1:] == 100).all()
@@ -92,6 +93,16 @@ def test_dead_codes_restart_on_encoder_outputs():
     for row in vq.codebook[1:]:
         assert (row == flat).all(1).any()
     assert torch.equal(vq.usage[1:], torch.ones(7))
+
+
+def test_first_training_batch_moves_unused_codes_onto_the_data():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(num_codes=8, dim=2).train()
+    z = 5 + torch.randn(1, 2, 4, 4)  # far from the tiny initial codebook
+    vq(z)
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 2)
+    on_data = [(row == flat).all(1).any().item() for row in vq.codebook]
+    assert sum(on_data) >= 7  # all but the one code the batch chose
 
 
 def test_vqvae_shapes_and_usage_stats():

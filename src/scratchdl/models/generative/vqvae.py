@@ -6,7 +6,8 @@ decoder's gradient at the quantized vector onto the encoder's output (z + (q - z
 The codebook learns by ||sg[z] - e||^2 (or, with `ema`, by exponential moving averages of the
 vectors assigned to each code, the paper's appendix A.1); the commitment loss beta ||z - sg[e]||^2
 keeps the encoder near its codes. Codes that no vector has chosen for a while (their running
-usage falls below `restart_below` per batch) are restarted on random encoder outputs.
+usage falls below `restart_below` per batch, and every code the first batch leaves unused)
+are restarted on random encoder outputs.
 Grey images in [0, 1], decoder through a sigmoid, reconstruction by mean squared error.
 
 A VQ-VAE has no prior of its own (the paper fits a PixelCNN to the codes afterwards):
@@ -59,7 +60,9 @@ class VectorQuantizer(nn.Module):
             self.register_buffer("ema_sum", init.clone())
         else:
             self.codebook = nn.Parameter(init)
-        self.register_buffer("usage", torch.ones(num_codes))  # running codes per batch
+        # running uses per batch; starting at 0, the first training batch restarts every code
+        # it did not choose on its encoder outputs (a data-dependent initialization)
+        self.register_buffer("usage", torch.zeros(num_codes))
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         n, d, h, w = z.shape
