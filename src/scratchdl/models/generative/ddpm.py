@@ -9,7 +9,10 @@ Ancestral (DDPM) step: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(al
 DDIM step from t to an earlier s (any subsequence of steps):
   x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z,
   sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s);
-eta = 1 over every step is the DDPM step (tests/test_diffusion.py), eta = 0 is deterministic.
+eta = 1 over every step is the DDPM step (tests/test_pixelcnn_diffusion_pieces.py), eta = 0
+is deterministic. With `clip` (default, as Ho et al. sample) each step first clips the implied
+x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) to [-1, 1] and uses the eps consistent
+with it: near t = T, 1 / sqrt(abar_t) ~ 150 would otherwise blow small eps errors up.
 Conditional: the label embedding is replaced by a learned "no label" one with probability
 p_uncond in training; sampling mixes eps = eps_u + w (eps_c - eps_u) (w = guidance).
 """
@@ -105,6 +108,7 @@ class DDPM(nn.Module):
         sampler: str = "ddpm",
         sample_steps: int = 0,
         eta: float = 0.0,
+        clip: bool = True,
         num_classes: int = 10,
     ) -> None:
         super().__init__()
@@ -112,7 +116,7 @@ class DDPM(nn.Module):
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         self.latent_dim, self.num_classes, self.image_shape = 0, num_classes, (1, 28, 28)
         self.conditional, self.p_uncond, self.guidance = conditional, p_uncond, guidance
-        self.steps, self.sampler, self.eta = steps, sampler, eta
+        self.steps, self.sampler, self.eta, self.clip = steps, sampler, eta, clip
         self.sample_steps = sample_steps or steps
         self.unet = UNet(channels, num_classes + 1 if conditional else 0)  # last label: none
         betas = beta_schedule(schedule, steps)
@@ -142,6 +146,12 @@ class DDPM(nn.Module):
             y = torch.where(drop, torch.full_like(y, self.num_classes), y)
         mse = F.mse_loss(self.unet(xt, t, y if self.conditional else None), noise)
         return {"loss": mse, "eps_mse": mse}
+
+    def clipped_eps(self, xt: torch.Tensor, t: int, eps: torch.Tensor) -> torch.Tensor:
+        """The eps whose x0_hat is the given eps's x0_hat clipped to the data range [-1, 1]."""
+        at = self.abar[t]
+        x0 = ((xt - (1 - at).sqrt() * eps) / at.sqrt()).clamp(-1, 1)
+        return ((xt - at.sqrt() * x0) / (1 - at).sqrt()).to(xt.dtype)
 
     def ddpm_step(self, xt, t: int, eps, z) -> torch.Tensor:
         """One ancestral step t -> t-1 given the noise prediction eps and fresh noise z."""
@@ -181,6 +191,8 @@ class DDPM(nn.Module):
         for i, t in enumerate(times):
             tt = torch.full((n,), t, device=dev, dtype=torch.long)
             eps = self.eps(x, tt, labels)
+            if self.clip:
+                eps = self.clipped_eps(x, t, eps)
             z = torch.randn(x.shape, generator=generator, device=dev)
             if sampler == "ddpm":
                 x = self.ddpm_step(x, t, eps, z if t > 0 else torch.zeros_like(z))
@@ -200,6 +212,7 @@ DDPM_OPTIONS: dict[str, Any] = {
     "sampler": "ddpm",
     "sample_steps": 0,
     "eta": 0.0,
+    "clip": True,
 }
 
 
