@@ -120,6 +120,7 @@ def test_best_none_without_completed_runs(store: RunStore) -> None:
 
 def test_lower_is_better_names() -> None:
     lower = ["loss", "val_loss", "trainLoss", "perplexity", "test_error", "class_err", "bbox_mae"]
+    lower += ["test_fd", "test_fd_ddim50", "test_nll", "test_recon_mse"]  # generative headlines
     higher = ["test_acc", "accuracy", "bleu", "miou", "map", "f1", "examples_per_s"]
     assert all(lower_is_better(name) for name in lower)
     assert not any(lower_is_better(name) for name in higher)

@@ -44,7 +44,7 @@ _NEWEST_FIRST = "ORDER BY started_at DESC, rowid DESC"  # rowid breaks same-seco
 
 # Metric names for which smaller is better: substrings, and whole words for short abbreviations.
 _LOWER_SUBSTRINGS = ("loss", "perplexity", "error")
-_LOWER_WORDS = {"ppl", "err", "mae", "mse", "rmse", "nll", "fid", "wer", "cer"}
+_LOWER_WORDS = {"ppl", "err", "mae", "mse", "rmse", "nll", "fid", "fd", "wer", "cer"}
 
 
 def lower_is_better(metric: str) -> bool:

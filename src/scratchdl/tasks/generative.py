@@ -47,6 +47,7 @@ EVAL = {
     "seed": 0,  # the noise of samples, figures and IWAE bounds
 }
 NEEDS_CLASSIFIER = ("test_fd", "test_class_accuracy")
+GENERATIVE_TASKS = ("generative", "gan", "diffusion")  # tasks built on Generative below
 
 
 def build_generator(cfg: dict[str, Any], num_classes: int) -> nn.Module:
@@ -90,12 +91,13 @@ class Generative(Task):
                 "(vae, cvae) on binarized data (data.binarize dynamic or fixed)"
             )
         if metric.startswith(NEEDS_CLASSIFIER):
-            from scratchdl.tasks.generative_eval import find_classifier
+            from scratchdl.tasks.generative_eval import CLASSIFIER_RECIPES, find_classifier
 
             if find_classifier(ev["classifier"], data["dataset"]) is None:
                 raise UserError(
                     f"target.metric {metric} needs a trained classifier of {data['dataset']}: "
-                    'run `scratchdl run lenet-mnist` first (found by eval.classifier = "auto") '
+                    f"run `scratchdl run {CLASSIFIER_RECIPES.get(data['dataset'], 'lenet-mnist')}` "
+                    'first (found by eval.classifier = "auto") '
                     "or set eval.classifier=RUN_DIR"
                 )
 
@@ -256,7 +258,7 @@ def load_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
     run_dir = Path(run_dir)
     cfg, _ = load_run_config(run_dir)
-    if cfg.get("task") != "generative":
+    if cfg.get("task") not in GENERATIVE_TASKS:
         raise UserError(
             f"{run_dir} is a {cfg.get('task', 'classify')!r} run, not a generative one: "
             "`scratchdl sample` needs a run of a generative recipe (vae-mnist, cvae-mnist, ...)"

@@ -21,13 +21,14 @@ def write_figures(task: Any, history: list[dict[str, float]], gen: torch.Generat
     labels = torch.arange(64, device=dev) % model.num_classes if model.conditional else None
     name = task.cfg["model"]["name"]
     save_grid(model.sample(64, labels, gen), out / "samples", title=f"{name}: samples")
-    rec = model.reconstruct(x[:32], y[:32])
-    pairs = torch.stack([x[:32].view(4, 8, *x.shape[1:]), rec.view(4, 8, *x.shape[1:])], 1)
-    save_grid(
-        pairs.flatten(0, 2),
-        out / "reconstructions",
-        title=f"{name}: test images (odd rows), reconstructions (even rows)",
-    )
+    if hasattr(model, "reconstruct"):  # GANs and diffusion models have no encoder
+        rec = model.reconstruct(x[:32], y[:32])
+        pairs = torch.stack([x[:32].view(4, 8, *x.shape[1:]), rec.view(4, 8, *x.shape[1:])], 1)
+        save_grid(
+            pairs.flatten(0, 2),
+            out / "reconstructions",
+            title=f"{name}: test images (odd rows), reconstructions (even rows)",
+        )
     if hasattr(model, "embed"):
         _interpolations(model, x, y, out / "interpolations", name)
         if model.latent_dim == 2:
@@ -83,17 +84,27 @@ def _latent_map(model: Any, task: Any, stem) -> None:
         save(fig, stem)
 
 
+def task_unit(history: list[dict[str, float]]) -> str:
+    """The y label of the loss curves: nats per image unless the loss is a mean square."""
+    if "train_recon_mse" in history[0]:
+        return "pixel mean square + codebook terms"
+    if "train_eps_mse" in history[0]:
+        return "noise mean square"
+    return "nats per image" if "train_d_loss" not in history[0] else "nats per example"
+
+
 def _loss_curves(history: list[dict[str, float]], stem, name: str) -> None:
     import matplotlib.pyplot as plt
 
     if not history:
         return
     keys = [k for k in ("train_loss", "val_loss", "train_kl", "val_kl") if k in history[0]]
+    keys += [k for k in history[0] if k.endswith(("_d_loss", "_g_loss"))]  # a GAN's players
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.5, 3))
         for k in keys:
             ax.plot([r["epoch"] for r in history], [r[k] for r in history], marker=".", label=k)
-        ax.set(xlabel="epoch", ylabel="nats per image", title=f"{name}: loss")
+        ax.set(xlabel="epoch", ylabel=task_unit(history), title=f"{name}: loss")
         epoch_axis(ax)
         ax.legend()
         save(fig, stem)

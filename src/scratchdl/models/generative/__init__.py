@@ -1,4 +1,5 @@
-"""Generative models (kind "generative"): autoencoder, VAE, conditional VAE.
+"""Generative models (kind "generative"): autoencoder, VAE, conditional VAE, VQ-VAE, DCGAN,
+PixelCNN, DDPM.
 
 Every model here is an nn.Module with the same small interface, which the generative task,
 `scratchdl sample` and the Frechet-distance tool rely on (a new model only implements it):
@@ -13,4 +14,12 @@ Latent-variable models also have `encode(x, y) -> (mu, logvar)` and `decode(z, y
 VAEs add `log_importance_weights(x, y, k)` for the IWAE bound.
 """
 
-from scratchdl.models.generative import autoencoder, cvae, vae  # noqa: F401 (registers them)
+from scratchdl.models.generative import (  # noqa: F401 (registers them)
+    autoencoder,
+    cvae,
+    dcgan,
+    ddpm,
+    pixelcnn,
+    vae,
+    vqvae,
+)
