@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchdl.cli.commands import _print_study
+from scratchdl.cli.studies import _print_study
 from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe, recipe_path
 from scratchdl.runner import run_recipe

@@ -109,6 +109,27 @@ def _epochs_done(run_dir: Path) -> int:
     return len(metrics.read_text().splitlines()) if metrics.exists() else 0
 
 
+def report_figures(args: argparse.Namespace) -> None:
+    """--curves / --confusion: figures of chosen runs, as PNG and PDF."""
+    import time
+
+    from scratchdl.store import runs_root
+    from scratchdl.workbench.figures import confusion_figure, curves_overlay
+
+    out = (
+        Path(args.figures)
+        if args.figures
+        else runs_root() / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    if args.curves:
+        stem = out / f"curves-{args.curve_metric or 'default'}"
+        paths = curves_overlay(args.curves, args.curve_metric, stem)
+        print(f"wrote {', '.join(map(str, paths))}")
+    if args.confusion:
+        _, paths = confusion_figure(args.confusion, out / "confusion")
+        print(f"wrote {', '.join(map(str, paths))}")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from scratchdl.store import RunStore
 
@@ -162,123 +183,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data_list(args: argparse.Namespace) -> int:
-    import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
-    import scratchdl.text.corpora.brown  # noqa: F401  (registers brown-pos)
-    import scratchdl.text.corpora.movie_reviews  # noqa: F401  (registers movie-reviews)
-    import scratchdl.text.corpora.translation  # noqa: F401  (registers bible-en-es)
-    import scratchdl.text.embeddings.vectors  # noqa: F401  (registers glove-6b-50d)
-    from scratchdl.data import list_datasets
-
-    rows = []
-    for d in list_datasets():
-        size = d.get("size_bytes")
-        rows.append(
-            {
-                "name": d["name"],
-                "present": "yes" if d["present"] else "no",
-                "size": f"{size / 1e6:.1f} MB" if size else "-",
-                "description": d.get("description", ""),
-            }
-        )
-    print(render(rows, ["name", "present", "size", "description"]))
-    for d in list_datasets():
-        print(f"\n{d['name']} sources, in the order tried:")
-        for i, source in enumerate(d["sources"], 1):
-            print(f"  {i}. {source}")
-    return 0
-
-
-def cmd_data_fetch(args: argparse.Namespace) -> int:
-    import scratchdl.text.corpora  # noqa: F401  (registers the text corpora)
-    import scratchdl.text.corpora.brown  # noqa: F401  (registers brown-pos)
-    import scratchdl.text.corpora.movie_reviews  # noqa: F401  (registers movie-reviews)
-    import scratchdl.text.corpora.translation  # noqa: F401  (registers bible-en-es)
-    import scratchdl.text.embeddings.vectors  # noqa: F401  (registers glove-6b-50d)
-    from scratchdl.data import get_dataset
-
-    print(get_dataset(args.name).fetch())
-    return 0
-
-
-def cmd_data_show(args: argparse.Namespace) -> int:
-    from scratchdl.data import get_dataset
-    from scratchdl.data.detection import ProceduralDetection
-    from scratchdl.data.segmentation import ProceduralSegmentation
-    from scratchdl.vision.detection_plots import box_grid
-
-    spec = get_dataset(args.name)
-    if not isinstance(spec, ProceduralDetection):
-        raise UserError(f"data show draws boxes of a detection set or masks of a segmentation "
-                        f"set; {args.name} has neither")
-    if args.n < 1:
-        raise UserError(f"--n: expected a positive number of images, got {args.n}")
-    if isinstance(spec, ProceduralSegmentation):
-        return _show_masks(spec, args)
-    data = spec.load_detection()
-    if args.split not in data.splits:
-        raise UserError(
-            f"--split: {args.name} has splits {', '.join(data.splits)}, got {args.split!r}"
-        )
-    split = data.splits[args.split]
-    n = min(args.n, len(split.images))
-    stem = Path(args.out or f"{args.name}-{args.split}")
-    paths = box_grid(split.images[:n], split.targets()[:n], data.classes, stem)
-    print(f"{n} {args.split} images of {args.name} with boxes: {', '.join(map(str, paths))}")
-    return 0
-
-
-def cmd_stylize(args: argparse.Namespace) -> int:
-    """The style-transfer recipe on the user's images, no grid; copies the result to --out."""
-    import shutil
-
-    from scratchdl.recipes import load_recipe
-    from scratchdl.runner import run_recipe
-
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise UserError(f"--out: expected a .png or .jpg file name, got {args.out!r}")
-    if args.steps < 1:
-        raise UserError(f"--steps: expected a positive number of steps, got {args.steps}")
-    cfg = load_recipe("style-transfer", [])
-    cfg["data"].update(content=args.content, dataset=args.style, size=args.size)
-    # one epoch (a checkpoint) per 10-50 steps: a divisor of --steps, else round up to 50s
-    divisors = [d for d in range(50, 9, -1) if args.steps % d == 0]
-    per_epoch = args.steps if args.steps <= 50 else (divisors[0] if divisors else 50)
-    cfg["style"].update(style_weight=args.style_weight, grid=[], optimizer=args.optimizer,
-                        steps_per_epoch=per_epoch)
-    cfg["train"]["epochs"] = -(-args.steps // per_epoch)
-    summary = run_recipe(cfg, quiet=True)
-    result = Path(summary["run_dir"]) / "stylized.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".png":
-        shutil.copyfile(result, out)
-    else:
-        from PIL import Image
-
-        with Image.open(result) as im:
-            im.convert("RGB").save(out)
-    print(f"stylized image {out} ({cfg['train']['epochs'] * per_epoch} steps, style loss "
-          f"{summary['value']:.4g}); run dir {summary['run_dir']}")
-    return 0
-
-
-def _show_masks(spec, args: argparse.Namespace) -> int:  # noqa: ANN001 (a ProceduralSegmentation)
-    from scratchdl.vision.segmentation_plots import mask_grid
-
-    data = spec.load_segmentation()
-    if args.split not in data.splits:
-        raise UserError(f"--split: {args.name} has splits {', '.join(data.splits)}, "
-                        f"got {args.split!r}")
-    split = data.splits[args.split]
-    n = min(args.n, len(split.images))
-    stem = Path(args.out or f"{args.name}-{args.split}")
-    paths = mask_grid(split.images[:n], split.masks[:n], data.classes, stem,
-                      title=f"{args.name} {args.split}: class masks overlaid")
-    print(f"{n} {args.split} images of {args.name} with masks: {', '.join(map(str, paths))}")
-    return 0
-
-
 def cmd_models_list(args: argparse.Namespace) -> int:
     from scratchdl.models import KINDS, get_entry, list_models
 
@@ -321,179 +225,6 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_epochs(epochs: int | None) -> None:
-    if epochs is not None and epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {epochs}")
-
-
-def _print_study(result: dict) -> int:
-    """The table of a compare/ablate/search, then what was trained and where files went."""
-    print(result["table"], end="")
-    ranked = sorted((r for r in result.get("rows", []) if "rank" in r), key=lambda r: r["rank"])
-    if ranked:  # compare: best first, by the metric's direction
-        print("ranking: " + ", ".join(f"{r['rank']}. {r['recipe']}" for r in ranked))
-    print(f"trained {result['trained']} new run(s); table and chart in {result['out']}")
-    return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.compare import compare
-
-    _check_epochs(args.epochs)
-    result = compare(
-        args.recipes,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        metric=args.metric,
-        overrides=args.set,
-        out=args.out,
-        jobs=args.jobs,
-    )
-    return _print_study(result)
-
-
-def cmd_ablate(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.ablate import ablate
-
-    _check_epochs(args.epochs)
-    result = ablate(
-        args.recipe,
-        args.vary,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        metric=args.metric,
-        overrides=args.set,
-        out=args.out,
-        jobs=args.jobs,
-    )
-    return _print_study(result)
-
-
-def cmd_study_batch_size(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.batch_study import batch_size_study, parse_batches
-
-    _check_epochs(args.epochs)
-    result = batch_size_study(
-        args.recipe,
-        parse_batches(args.batches),
-        seeds=args.seeds,
-        epochs=args.epochs,
-        warmup_epochs=args.warmup_epochs,
-        overrides=args.set,
-        out=args.out,
-        jobs=args.jobs,
-    )
-    return _print_study(result)
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.search import search
-
-    _check_epochs(args.epochs)
-    result = search(
-        args.recipe,
-        args.space,
-        method=args.method,
-        trials=args.trials,
-        epochs=args.epochs,
-        metric=args.metric,
-        seed=args.seed,
-        eta=args.eta,
-        out=args.out,
-        jobs=args.jobs,
-    )
-    return _print_study(result)
-
-
-def _severities(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            low, high = (int(t) for t in text.split("-", 1))
-            return list(range(low, high + 1))
-        return [int(t) for t in text.split(",")]
-    except ValueError:
-        raise UserError(
-            f"--severities expects a range like 1-5 or a list like 1,3,5, got {text!r}"
-        ) from None
-
-
-def _numbers(text: str, flag: str) -> list[float]:
-    try:
-        return [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise UserError(f"{flag} expects numbers like 0,0.01,0.03,0.1, got {text!r}") from None
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.explain import explain
-
-    result = explain(
-        args.run_dir,
-        args.method,
-        layer=args.layer,
-        n=args.n,
-        out=args.out,
-        eps=args.eps,
-        attack_name=args.attack,
-        seed=args.seed,
-    )
-    print(f"wrote {', '.join(result['paths'])}")
-    return 0
-
-
-def cmd_robust(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.robust import robust
-
-    corruptions = args.corruptions.split(",") if args.corruptions else None
-    if corruptions == ["none"]:
-        corruptions = []
-    result = robust(
-        args.run_dirs,
-        corruptions=corruptions,
-        severities=_severities(args.severities),
-        out=args.out,
-        log=print,
-        attacks=args.attack.split(",") if args.attack else None,
-        eps=_numbers(args.eps, "--eps"),
-    )
-    print(result["table"], end="")
-    print(f"tables and charts in {result['out']}")
-    return 0
-
-
-def report_figures(args: argparse.Namespace) -> None:
-    """--curves / --confusion: figures of chosen runs, as PNG and PDF."""
-    import time
-
-    from scratchdl.store import runs_root
-    from scratchdl.workbench.figures import confusion_figure, curves_overlay
-
-    out = (
-        Path(args.figures)
-        if args.figures
-        else runs_root() / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-    if args.curves:
-        stem = out / f"curves-{args.curve_metric or 'default'}"
-        paths = curves_overlay(args.curves, args.curve_metric, stem)
-        print(f"wrote {', '.join(map(str, paths))}")
-    if args.confusion:
-        _, paths = confusion_figure(args.confusion, out / "confusion")
-        print(f"wrote {', '.join(map(str, paths))}")
-
-
-def cmd_ensemble(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.ensemble import ensemble
-
-    result = ensemble(args.run_dirs)
-    print(render(result["members"], ["recipe", "accuracy", "run_dir"]))
-    print(
-        f"ensemble of {len(result['members'])}: test accuracy {result['ensemble_accuracy']:.4f}, "
-        f"best member {result['best_member']:.4f}, gain {result['gain']:+.4f}"
-    )
-    return 0
-
-
 def cmd_export_tensorboard(args: argparse.Namespace) -> int:
     from scratchdl.train.tensorboard import export_run
 
@@ -507,22 +238,4 @@ def cmd_export_tensorboard(args: argparse.Namespace) -> int:
             "open with: tensorboard --logdir_spec "
             + ",".join(f"{Path(d).name}:{d}" for d in args.run_dirs)
         )
-    return 0
-
-
-def cmd_bleu_diff(args: argparse.Namespace) -> int:
-    from scratchdl.workbench.bleu_diff import bleu_diff
-
-    r = bleu_diff(args.run_a, args.run_b, args.column, args.samples, args.seed, args.confidence)
-    if args.json:
-        print(json.dumps(r))
-        return 0
-    print(
-        f"{r['sentences']} test sentences, {args.column} decoding\n"
-        f"A {r['bleu_a']:.2f} BLEU  {r['run_a']}\n"
-        f"B {r['bleu_b']:.2f} BLEU  {r['run_b']}\n"
-        f"B - A = {r['diff']:+.2f} BLEU, {100 * r['confidence']:g}% CI "
-        f"[{r['low']:+.2f}, {r['high']:+.2f}] (paired bootstrap, {r['samples']} resamples, "
-        f"seed {args.seed}); B not better in {100 * r['p_b_not_better']:.1f}% of resamples"
-    )
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scratchdl.cli import commands
+from scratchdl.cli import commands, data_commands, studies
 from scratchdl.cli import runs as runs_cli
 from scratchdl.cli import sample as sample_cli
 from scratchdl.errors import UserError
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
     )
-    s.set_defaults(func=commands.cmd_compare)
+    s.set_defaults(func=studies.cmd_compare)
 
     s = sub.add_parser("ablate", help="a grid of variants of one recipe against the base")
     s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
     )
-    s.set_defaults(func=commands.cmd_ablate)
+    s.set_defaults(func=studies.cmd_ablate)
 
     study = sub.add_parser("study", help="a named study over one recipe")
     ssub = study.add_subparsers(dest="study_command", required=True, parser_class=_Parser)
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override for every run")
     s.add_argument("--out", help="folder for batch_study.md/.json and the chart")
     s.add_argument("--jobs", type=int, default=1, help="train N runs in parallel processes")
-    s.set_defaults(func=commands.cmd_study_batch_size)
+    s.set_defaults(func=studies.cmd_study_batch_size)
 
     s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
     s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--jobs", type=int, default=1, help="train N independent runs in parallel processes"
     )
-    s.set_defaults(func=commands.cmd_search)
+    s.set_defaults(func=studies.cmd_search)
 
     s = sub.add_parser("robust", help="accuracy of trained runs under image corruptions")
     s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="trained image-classifier runs")
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="attack L-inf radii in pixel units 0-1, e.g. 0,0.01,0.03,0.1 (0 = clean)",
     )
     s.add_argument("--out", help="folder for robust.md/.json and the charts")
-    s.set_defaults(func=commands.cmd_robust)
+    s.set_defaults(func=studies.cmd_robust)
 
     s = sub.add_parser("explain", help="saliency, Grad-CAM, class visualization, attacks, features")
     s.add_argument("run_dir", metavar="RUN_DIR", help="a trained image-classifier run")
@@ -216,11 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eps", type=float, default=0.1, help="adversarial: L-inf ε in pixels 0-1")
     s.add_argument("--seed", type=int, default=0, help="SmoothGrad noise, classviz start, t-SNE")
     s.add_argument("--out", help="folder for the figure (PNG and PDF)")
-    s.set_defaults(func=commands.cmd_explain)
+    s.set_defaults(func=studies.cmd_explain)
 
     s = sub.add_parser("ensemble", help="average the predictions of several trained runs")
     s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    s.set_defaults(func=commands.cmd_ensemble)
+    s.set_defaults(func=studies.cmd_ensemble)
 
     s = sub.add_parser(
         "bleu-diff", help="paired-bootstrap CI of the test BLEU difference of two seq2seq runs"
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--confidence", type=float, default=0.95)
     s.add_argument("--json", action="store_true", help="one JSON object instead of text")
-    s.set_defaults(func=commands.cmd_bleu_diff)
+    s.set_defaults(func=studies.cmd_bleu_diff)
 
     models = sub.add_parser("models", help="the model registry: list, or show one layer by layer")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
@@ -257,10 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="datasets: list, fetch or show")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     s = dsub.add_parser("list", help="datasets, their sources, whether present, size")
-    s.set_defaults(func=commands.cmd_data_list)
+    s.set_defaults(func=data_commands.cmd_data_list)
     s = dsub.add_parser("fetch", help="obtain and verify a dataset")
     s.add_argument("name")
-    s.set_defaults(func=commands.cmd_data_fetch)
+    s.set_defaults(func=data_commands.cmd_data_fetch)
     s = dsub.add_parser(
         "show", help="an image grid of a detection set (boxes) or a segmentation set (masks)"
     )
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=16, help="images to show (default 16)")
     s.add_argument("--split", default="train", help="which split (default train)")
     s.add_argument("--out", default=None, help="file stem (default ./NAME-SPLIT); PNG and PDF")
-    s.set_defaults(func=commands.cmd_data_show)
+    s.set_defaults(func=data_commands.cmd_data_show)
 
     s = sub.add_parser("stylize", help="neural style transfer of your own images (a recorded run)")
     s.add_argument("content", help="content image: PNG/JPEG path (or astronaut, chelsea, coffee)")
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--style-weight", type=float, default=1e4, help="default 1e4")
     s.add_argument("--size", type=int, default=256, help="longer side in pixels (default 256)")
     s.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
-    s.set_defaults(func=commands.cmd_stylize)
+    s.set_defaults(func=data_commands.cmd_stylize)
     return p
 
 
