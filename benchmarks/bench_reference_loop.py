@@ -48,7 +48,8 @@ def reference_epoch(model, loader, optimizer, batches: int) -> float:
     model.train()
     sums = [0.0, 0.0, 0.0]  # loss sum, correct, examples (d2l's Accumulator)
     start = time.perf_counter()
-    for i, (x, y) in enumerate(loader):
+    batches_iter = iter(loader)
+    for i, (x, y) in enumerate(batches_iter):
         if i == batches:
             break
         y_hat = model(x)
@@ -60,7 +61,9 @@ def reference_epoch(model, loader, optimizer, batches: int) -> float:
             sums[0] += float(loss) * x.shape[0]
             sums[1] += float((y_hat.argmax(1) == y).sum())
             sums[2] += x.shape[0]
-    return sums[2] / (time.perf_counter() - start)
+    speed = sums[2] / (time.perf_counter() - start)
+    del batches_iter  # stops its worker processes
+    return speed
 
 
 def engine_for(batches: int) -> Engine:
@@ -89,8 +92,10 @@ def main() -> int:
     torch.manual_seed(0)
     model = book_lenet()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.9)
+    # as the book: a fresh iterator (and worker processes) every epoch, gone when it ends, so
+    # no worker is left running while the engine is timed
     loader = DataLoader(TensorDataset(x, y), batch_size=256, shuffle=True,
-                        num_workers=args.workers, persistent_workers=args.workers > 0)  # fmt: skip
+                        num_workers=args.workers)  # fmt: skip
     engine = engine_for(args.batches)
     reference_epoch(model, loader, optimizer, args.batches)  # warm-up (workers start)
     engine._train_epoch(1, 1)
