@@ -10,7 +10,7 @@ import torch
 
 from scratchdl.errors import UserError
 from scratchdl.vision.detection.boxes import box_iou
-from scratchdl.vision.detection.metrics import coco_map, voc_ap
+from scratchdl.vision.detection.metrics import coco_map, voc_ap, voc_pr_curves
 
 COCO_KEYS = {"map": 0, "map_50": 1, "map_75": 2, "map_small": 3, "map_medium": 4,
              "map_large": 5, "mar_100": 8}  # fmt: skip
@@ -151,8 +151,10 @@ def test_voc_ap_hand_example() -> None:
     assert result["ap_per_class"] == [pytest.approx(0.5 + 0.5 * 2 / 3)]
 
 
-def devkit_voc_ap(preds: list[dict], targets: list[dict], c: int, t: float = 0.5) -> float:
-    """The VOC devkit loop written plainly: one detection at a time, 'taken' flags."""
+def devkit_voc_curve(preds: list[dict], targets: list[dict], c: int,
+                     t: float = 0.5) -> tuple[list[float], list[float]]:
+    """The VOC devkit loop written plainly: one detection at a time, 'taken' flags; the
+    (recall, precision) after each detection by falling score."""
     dets = [
         (float(s), i, b)
         for i, p in enumerate(preds)
@@ -172,11 +174,17 @@ def devkit_voc_ap(preds: list[dict], targets: list[dict], c: int, t: float = 0.5
             taken[i][j] = True
         tp.append(float(ok))
         fp.append(float(not ok))
-    ctp, cfp, rec, prec = 0.0, 0.0, [0.0], [0.0]
+    ctp, cfp, rec, prec = 0.0, 0.0, [], []
     for a, b in zip(tp, fp, strict=True):
         ctp, cfp = ctp + a, cfp + b
         rec.append(ctp / npos)
         prec.append(ctp / (ctp + cfp))
+    return rec, prec
+
+
+def devkit_voc_ap(preds: list[dict], targets: list[dict], c: int, t: float = 0.5) -> float:
+    rec, prec = devkit_voc_curve(preds, targets, c, t)
+    rec, prec = [0.0, *rec], [0.0, *prec]
     rec.append(1.0)
     prec.append(0.0)
     for k in range(len(prec) - 2, -1, -1):
@@ -192,6 +200,19 @@ def test_voc_ap_equals_devkit_loop(seed: int) -> None:
         if sum(int((t["labels"] == c).sum()) for t in targets):
             assert result["ap_per_class"][c] == pytest.approx(devkit_voc_ap(preds, targets, c),
                                                               abs=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_voc_pr_curves_equal_devkit_loop_point_by_point(seed: int) -> None:
+    preds, targets = random_case(200 + seed, jitter=6.0)
+    curves = voc_pr_curves(preds, targets, 3)
+    for c in range(3):
+        if not sum(int((t["labels"] == c).sum()) for t in targets):
+            assert c not in curves
+            continue
+        rec, prec = devkit_voc_curve(preds, targets, c)
+        assert curves[c][0].tolist() == pytest.approx(rec, abs=1e-12)
+        assert curves[c][1].tolist() == pytest.approx(prec, abs=1e-12)
 
 
 def test_coco_map_boundary_areas_and_equal_ious_match_pycocotools() -> None:

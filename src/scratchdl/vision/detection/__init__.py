@@ -7,7 +7,7 @@ assign   assign_anchors (greedy + threshold), encode/decode_offsets, multibox_ta
 nms      nms, batched_nms (torchvision.ops.nms / batched_nms, same kept indices)
 roi      roi_pool, roi_align (torchvision.ops, outputs and gradients)
 draw     draw_boxes: anchors, truth or predictions over an image, PNG + PDF
-metrics  coco_map (pycocotools COCOeval), voc_ap (the VOC devkit rule, all-point AP)
+metrics  coco_map (pycocotools COCOeval), voc_ap and voc_pr_curves (the VOC devkit rule)
 """
 
 from scratchdl.vision.detection.anchors import anchor_shapes, multibox_prior, multiscale_anchors
@@ -27,7 +27,7 @@ from scratchdl.vision.detection.boxes import (
     generalized_box_iou,
 )
 from scratchdl.vision.detection.draw import draw_boxes
-from scratchdl.vision.detection.metrics import average_precision, coco_map, voc_ap
+from scratchdl.vision.detection.metrics import average_precision, coco_map, voc_ap, voc_pr_curves
 from scratchdl.vision.detection.nms import batched_nms, nms
 from scratchdl.vision.detection.roi import roi_align, roi_pool
 
@@ -54,4 +54,5 @@ __all__ = [
     "roi_align",
     "roi_pool",
     "voc_ap",
+    "voc_pr_curves",
 ]

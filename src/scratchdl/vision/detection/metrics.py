@@ -195,6 +195,53 @@ def average_precision(recall: torch.Tensor, precision: torch.Tensor) -> float:
     return float(((r[1:] - r[:-1]) * p[1:]).sum())
 
 
+def _voc_curve(
+    images: list[tuple[torch.Tensor, ...]], c: int, iou_threshold: float
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(recall, precision) of class c by falling score under the VOC rule; None when the
+    class has no ground truth."""
+    npos = sum(int((gl == c).sum()) for *_, gl in images)
+    if npos == 0:
+        return None
+    rows, base = [], 0  # per image: scores, global index of the best object, its IoU
+    for pb, ps, pl, gb, gl in images:
+        dsel, gsel = pl == c, gl == c
+        if dsel.any():
+            n = int(dsel.sum())
+            best, obj = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.long)
+            if gsel.any():
+                ious = box_iou(pb[dsel], gb[gsel])
+                best, obj = ious.max(1).values, ious.argmax(1)  # argmax: first of equals
+            rows.append((ps[dsel], base + obj, best))
+        base += int(gsel.sum())
+    if not rows:
+        return torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64)
+    s, key, best = (torch.cat(x) for x in zip(*rows, strict=True))
+    order = torch.sort(s, descending=True, stable=True).indices
+    key, hit = key[order], best[order] >= iou_threshold
+    # a hit is a true positive if it is the first hit on its object in score order
+    rank = torch.arange(len(key))
+    first = torch.full((base,), len(key), dtype=torch.long)
+    first.scatter_reduce_(0, key[hit], rank[hit], reduce="amin")
+    tp = hit & (first[key.clamp(max=base - 1)] == rank)  # keys past the end never hit
+    tps = tp.double().cumsum(0)
+    fps = (~tp).double().cumsum(0)
+    return tps / npos, tps / (tps + fps)
+
+
+def voc_pr_curves(
+    predictions: Sequence[dict],
+    targets: Sequence[dict],
+    num_classes: int,
+    iou_threshold: float = 0.5,
+) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """{class: (recall, precision)} by falling score, for each class with ground truth; the
+    curves whose envelope areas voc_ap reports (empty tensors: no detection of the class)."""
+    images = _prepare(predictions, targets, num_classes)
+    curves = {c: _voc_curve(images, c, iou_threshold) for c in range(num_classes)}
+    return {c: rp for c, rp in curves.items() if rp is not None}
+
+
 def voc_ap(
     predictions: Sequence[dict],
     targets: Sequence[dict],
@@ -206,34 +253,10 @@ def voc_ap(
     images = _prepare(predictions, targets, num_classes)
     per_class: list[float] = []
     for c in range(num_classes):
-        npos = sum(int((gl == c).sum()) for *_, gl in images)
-        if npos == 0:
+        curve = _voc_curve(images, c, iou_threshold)
+        if curve is None:
             per_class.append(float("nan"))
-            continue
-        rows, base = [], 0  # per image: scores, global index of the best object, its IoU
-        for pb, ps, pl, gb, gl in images:
-            dsel, gsel = pl == c, gl == c
-            if dsel.any():
-                n = int(dsel.sum())
-                best, obj = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.long)
-                if gsel.any():
-                    ious = box_iou(pb[dsel], gb[gsel])
-                    best, obj = ious.max(1).values, ious.argmax(1)  # argmax: first of equals
-                rows.append((ps[dsel], base + obj, best))
-            base += int(gsel.sum())
-        if not rows:
-            per_class.append(0.0)
-            continue
-        s, key, best = (torch.cat(x) for x in zip(*rows, strict=True))
-        order = torch.sort(s, descending=True, stable=True).indices
-        key, hit = key[order], best[order] >= iou_threshold
-        # a hit is a true positive if it is the first hit on its object in score order
-        rank = torch.arange(len(key))
-        first = torch.full((base,), len(key), dtype=torch.long)
-        first.scatter_reduce_(0, key[hit], rank[hit], reduce="amin")
-        tp = hit & (first[key.clamp(max=base - 1)] == rank)  # keys past the end never hit
-        tps = tp.double().cumsum(0)
-        fps = (~tp).double().cumsum(0)
-        per_class.append(average_precision(tps / npos, tps / (tps + fps)))
+        else:
+            per_class.append(average_precision(*curve) if len(curve[0]) else 0.0)
     valid = [v for v in per_class if v == v]
     return {"map": sum(valid) / len(valid) if valid else -1.0, "ap_per_class": per_class}
