@@ -197,7 +197,10 @@ class StyleTransfer(Task):
             shown = [(self.weights.get(p, 0.0), self.run.run_dir / f"stylized_{p}.png")
                      for p, _ in self.phases()[1:]]
             shown = [(w, p) for w, p in shown if p.is_file()]
-            if shown:
+            if shown:  # the main result last: the grid reads from faint to full style
+                main = self.run.run_dir / "stylized.png"
+                if main.is_file():
+                    shown.append((self.weights.get("main", self.style_weight), main))
                 weight_grid(self.content, self.style, shown, self.run.run_dir / "style_grid")
         return dict(results["main"])
 
