@@ -272,6 +272,11 @@ def draw_samples(model: nn.Module, n: int, label: int | None = None, seed: int =
     (default: classes in turn); an unconditional model refuses a label."""
     if n < 1:
         raise UserError(f"--n: expected a number of samples >= 1, got {n}")
+    if not getattr(model, "has_prior", True):
+        raise UserError(
+            "this VQ-VAE has no learned prior over its codes (the paper fits a PixelCNN to "
+            "them), so its samples would be texture; sample a vae, dcgan, pixelcnn or ddpm run"
+        )
     labels = None
     if label is not None:
         if not model.conditional:

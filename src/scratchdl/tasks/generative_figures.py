@@ -20,7 +20,8 @@ def write_figures(task: Any, history: list[dict[str, float]], gen: torch.Generat
     x, y = task.eval_x["test"][:64].to(dev), task.splits.test.y[:64].to(dev)
     labels = torch.arange(64, device=dev) % model.num_classes if model.conditional else None
     name = task.cfg["model"]["name"]
-    save_grid(model.sample(64, labels, gen), out / "samples", title=f"{name}: samples")
+    if getattr(model, "has_prior", True):  # a VQ-VAE without a learned prior draws texture
+        save_grid(model.sample(64, labels, gen), out / "samples", title=f"{name}: samples")
     if hasattr(model, "reconstruct"):  # GANs and diffusion models have no encoder
         rec = model.reconstruct(x[:32], y[:32])
         pairs = torch.stack([x[:32].view(4, 8, *x.shape[1:]), rec.view(4, 8, *x.shape[1:])], 1)

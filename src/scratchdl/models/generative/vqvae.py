@@ -13,7 +13,8 @@ Grey images in [0, 1], decoder through a sigmoid, reconstruction by mean squared
 
 A VQ-VAE has no prior of its own (the paper fits a PixelCNN to the codes afterwards):
 `sample` draws each of the 49 codes independently from the codes' running usage, which shows
-why a learned prior is needed - such samples are texture, not garments.
+why a learned prior is needed - such samples are texture, not garments. So `has_prior` is
+False: runs write no sample grid and `scratchdl sample` refuses a VQ-VAE run.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class VQVAE(nn.Module):
     """Conv encoder to a 7x7 grid of `dim`-vectors, vector quantizer, transposed-conv decoder."""
 
     conditional = False
+    has_prior = False  # independent codes are texture: no sample grid, no `scratchdl sample`
 
     def __init__(
         self,
