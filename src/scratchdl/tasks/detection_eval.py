@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from scratchdl.vision.detection.metrics import average_precision, coco_map, voc_ap, voc_pr_curves
+from scratchdl.vision.detection.metrics import coco_map, voc_ap, voc_pr_curves
 
 
 def _dicts(preds: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]):  # noqa: ANN202
@@ -28,7 +28,7 @@ def evaluate_detections(preds: Sequence[torch.Tensor], targets: Sequence[torch.T
     p, t = _dicts(preds, targets)
     voc = voc_ap(p, t, num_classes)
     coco = coco_map(p, t, num_classes)
-    curves = {c: (r.numpy(), q.numpy(), average_precision(r, q) if len(r) else 0.0)
+    curves = {c: (r.numpy(), q.numpy(), voc["ap_per_class"][c])
               for c, (r, q) in voc_pr_curves(p, t, num_classes).items()}
     return {"map50": voc["map"], "map": coco["map"], "map_small": coco["map_small"],
             "_curves": curves}

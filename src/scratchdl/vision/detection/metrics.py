@@ -253,10 +253,7 @@ def voc_ap(
     images = _prepare(predictions, targets, num_classes)
     per_class: list[float] = []
     for c in range(num_classes):
-        curve = _voc_curve(images, c, iou_threshold)
-        if curve is None:
-            per_class.append(float("nan"))
-        else:
-            per_class.append(average_precision(*curve) if len(curve[0]) else 0.0)
+        curve = _voc_curve(images, c, iou_threshold)  # empty curve: AP 0
+        per_class.append(float("nan") if curve is None else average_precision(*curve))
     valid = [v for v in per_class if v == v]
     return {"map": sum(valid) / len(valid) if valid else -1.0, "ap_per_class": per_class}
