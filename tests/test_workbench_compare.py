@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from scratchdl.errors import UserError
-from scratchdl.workbench.compare import compare
-from scratchdl.workbench.stats import betainc, mean_std, paired_t_test
+from scratchdl.workbench.compare import compare, format_table
+from scratchdl.workbench.stats import betainc, format_mean_std, mean_std, paired_t_test
 
 
 def _recipes(tiny_recipe: Path) -> tuple[str, str]:
@@ -82,3 +82,18 @@ def test_rank_follows_the_metric_direction() -> None:
     higher = rows([0.8, 0.9, 0.7])
     _rank(higher, "test_accuracy")
     assert [r["rank"] for r in higher] == [2, 1, 3]
+
+
+def test_mean_std_cells_by_hand() -> None:
+    # values 1, 2, 4: mean 7/3, sample std sqrt(((4/3)^2 + (1/3)^2 + (5/3)^2) / 2) = sqrt(7/3)
+    mean, std = mean_std([1.0, 2.0, 4.0])
+    assert format_mean_std(mean, std, 3) == "2.3333 ± 1.5275"
+    # one seed has no spread to report: the cell shows the value alone, never "± 0.0000"
+    assert format_mean_std(0.9011, 0.0, 1) == "0.9011"
+    rows = [
+        {"recipe": "a", "n": 1, "mean": 0.5, "std": 0.0, "diff": None, "p": None},
+        {"recipe": "b", "n": 2, "mean": 0.25, "std": 0.125, "diff": -0.25, "p": float("nan")},
+    ]
+    md = format_table(rows, "test_accuracy")
+    assert "| a | 1 | 0.5000 | - | - |" in md
+    assert "| b | 2 | 0.2500 ± 0.1250 | -0.2500 | - |" in md

@@ -22,7 +22,7 @@ from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.charts import STYLE, plt, save
 from scratchdl.workbench.jobs import run_all
-from scratchdl.workbench.stats import mean_std
+from scratchdl.workbench.stats import format_mean_std, mean_std
 
 _CLOSING = {"[": "]", "(": ")", "{": "}"}
 
@@ -188,10 +188,11 @@ def format_table(rows: list[dict[str, Any]], metric: str, recipe: str) -> str:
     ]
     for r in rows:
         change = "-" if r["is_base"] else f"{r['change']:+.4f}"
-        lines.append(f"| {r['variant']} | {r['n']} | {r['mean']:.4f} ± {r['std']:.4f} | {change} |")
+        cell = format_mean_std(r["mean"], r["std"], r["n"])
+        lines.append(f"| {r['variant']} | {r['n']} | {cell} | {change} |")
     lines.append(
         f"\nAblation of {recipe}; {better} is better; change = variant mean - base mean; "
-        "std is the sample std over seeds (0 with one seed)."
+        "std is the sample std over seeds (the mean alone with one seed)."
     )
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.charts import STYLE, plt, save
 from scratchdl.workbench.jobs import run_all
-from scratchdl.workbench.stats import mean_std
+from scratchdl.workbench.stats import format_mean_std, mean_std
 
 SETTINGS = ("fixed lr", "linear scaling + warm-up")
 
@@ -149,13 +149,15 @@ def format_table(rows: list[dict[str, Any]], metric: str, recipe: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        cell = format_mean_std(r["mean"], r["std"], r["n"])
         lines.append(
             f"| {r['batch_size']} | {r['setting']} | {r['lr']:.4g} | {r['warmup_epochs']:g} | "
-            f"{r['n']} | {r['mean']:.4f} ± {r['std']:.4f} | {r['examples_per_s']:,.0f} |"
+            f"{r['n']} | {cell} | {r['examples_per_s']:,.0f} |"
         )
     lines.append(
         f"\nBatch-size study of {recipe}; {better} is better; std is the sample std over seeds "
-        "(0 with one seed); examples/s is training throughput (the machine may be shared)."
+        "(the mean alone with one seed); examples/s is training throughput (the machine may be "
+        "shared)."
     )
     return "\n".join(lines) + "\n"
 

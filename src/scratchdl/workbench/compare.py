@@ -19,7 +19,7 @@ from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.charts import bar_chart
 from scratchdl.workbench.jobs import ensure_run, find_completed, run_all  # noqa: F401
-from scratchdl.workbench.stats import mean_std, paired_t_test
+from scratchdl.workbench.stats import format_mean_std, mean_std, paired_t_test
 
 
 def compare(
@@ -122,9 +122,8 @@ def format_table(rows: list[dict[str, Any]], metric: str) -> str:
     for r in rows:
         diff = "-" if r["diff"] is None else f"{r['diff']:+.4f}"
         p = "-" if r["p"] is None or math.isnan(r["p"]) else f"{r['p']:.3g}"
-        lines.append(
-            f"| {r['recipe']} | {r['n']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff} | {p} |"
-        )
+        cell = format_mean_std(r["mean"], r["std"], r["n"])
+        lines.append(f"| {r['recipe']} | {r['n']} | {cell} | {diff} | {p} |")
     lines.append(
         f"\n{better} is better; p: two-sided paired t-test over matched seeds (needs >= 2 seeds)."
     )

@@ -19,6 +19,7 @@ from typing import Any
 from scratchdl.config import Config, flatten
 from scratchdl.errors import UserError
 from scratchdl.store import canonical, differing_keys, lower_is_better
+from scratchdl.workbench.stats import format_mean_std
 
 FORMATS = ("md", "latex", "csv")
 
@@ -110,7 +111,7 @@ def summarize(
 
 CAPTION = (
     "mean ± std over seeds: n = number of distinct seeds, each its latest completed run; "
-    "std = sample standard deviation (ddof=1), 0 for one seed"
+    "std = sample standard deviation (ddof=1); one seed shows its value alone"
 )
 
 
@@ -130,7 +131,7 @@ def _best_index(rows: list[dict[str, Any]]) -> set[int]:
 
 
 def _cell(row: dict[str, Any]) -> str:
-    return f"{row['mean']:.4f} ± {row['std']:.4f}" if row["n"] > 1 else f"{row['mean']:.4f}"
+    return format_mean_std(row["mean"], row["std"], row["n"])
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
