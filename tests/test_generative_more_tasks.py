@@ -17,6 +17,7 @@ from scratchdl.errors import UserError
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import run_recipe
 from scratchdl.tasks.generative import draw_samples, load_generator
+from scratchdl.workbench.sampler_study import sampler_study
 from tests.conftest import run_cli
 
 needs = {
@@ -151,6 +152,33 @@ def test_ddpm_run_scores_each_sampler_with_a_classifier(tmp_path):
     assert model.sampler == "ddpm" and model.sample_steps == 10  # restored after the DDIM pass
     ok = run_cli("sample", str(run), "--n", "4", "--label", "3", "--out", str(tmp_path / "s.png"))
     assert ok.returncode == 0 and (tmp_path / "s.pdf").is_file()
+
+    # study samplers: the row of the run's own DDIM setting reproduces its test_fd_ddim5
+    # exactly (same model, noise seed, images); the choice per K is the lowest val FD
+    study = sampler_study(run, [5, 10], [0.0, 1.0], ["uniform", "quadratic"], log=lambda s: None)
+    rows = study["rows"]
+    assert len(rows) == 8 and study["ddpm_test_fd"] == pytest.approx(f["test_fd"], rel=1e-12)
+    own = next(r for r in rows if (r["steps"], r["eta"], r["spacing"]) == (5, 0.0, "uniform"))
+    assert own["test_fd"] == pytest.approx(f["test_fd_ddim5"], rel=1e-9)
+    assert own["n"] == 100
+    # K = steps with uniform spacing and eta = 1 is the ancestral DDPM sampler, step for step
+    ddpm = next(r for r in rows if (r["steps"], r["eta"], r["spacing"]) == (10, 1.0, "uniform"))
+    assert ddpm["test_fd"] == pytest.approx(f["test_fd"], rel=1e-4)
+    assert ddpm["class_accuracy"] == f["test_class_accuracy"]
+    for k in (5, 10):
+        mine = [r for r in rows if r["steps"] == k]
+        chosen = [r for r in mine if r.get("chosen")]
+        assert chosen == [min(mine, key=lambda r: r["val_fd"])]
+        assert all(r["test_ratio"] == pytest.approx(r["test_fd"] / f["test_fd"]) for r in mine)
+    assert (Path(study["out"]) / "sampler_study.md").read_text() == study["table"]
+    assert study["table"].count("**") == 4  # one bold val FD per K
+    for args, match in [
+        (["--spacing", "cubic"], "--spacing 'cubic': expected one of uniform, quadratic"),
+        (["--steps", "11"], "--steps: expected step counts in 1..10"),
+        (["--eta", "x"], "--eta: expected comma-separated numbers"),
+    ]:
+        bad = run_cli("study", "samplers", str(run), *args)
+        assert bad.returncode != 0 and match in bad.stderr and "Traceback" not in bad.stderr
 
 
 @needs["fashion-mnist"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from scratchdl.models.generative.ddpm import DDPM, beta_schedule, timestep_embedding
+from scratchdl.models.generative.ddpm import DDPM, beta_schedule, ddim_times, timestep_embedding
 from scratchdl.models.generative.pixelcnn import MaskedConv2d, PixelCNN, causal_mask
 
 
@@ -146,14 +146,40 @@ def test_timestep_embedding():
     assert e[1, 0].item() == pytest.approx(math.sin(3.0)) and F.normalize(e, dim=1).shape == e.shape
 
 
+def test_ddim_times_by_hand():
+    assert ddim_times(10, 4) == [9, 6, 3, 0]
+    # squares of 0, 1/3, 2/3, 1 times 9: 0, 1, 4, 9
+    assert ddim_times(10, 4, "quadratic") == [9, 4, 1, 0]
+    # 0, 0.25, 1, 2.25, 4 round to 0, 0, 1, 2, 4; crowded steps move up to stay distinct
+    assert ddim_times(5, 5, "quadratic") == [4, 3, 2, 1, 0] == ddim_times(5, 5)
+    assert ddim_times(7, 1) == [6]
+    for k in (2, 10, 50, 333, 1000):
+        for spacing in ("uniform", "quadratic"):
+            t = ddim_times(1000, k, spacing)
+            assert len(t) == k and t[0] == 999 and t[-1] == 0
+            assert all(a > b for a, b in zip(t, t[1:], strict=False))
+    # the uniform spacing is numpy's evenly spaced grid, rounded
+    import numpy as np
+
+    assert ddim_times(1000, 50) == np.linspace(999, 0, 50).round().astype(int).tolist()
+    with pytest.raises(ValueError, match="spacing must be one of"):
+        ddim_times(10, 4, "cubic")
+    with pytest.raises(ValueError, match=r"sample_steps must be in 1\.\.10"):
+        ddim_times(10, 11)
+
+
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
-@pytest.mark.parametrize("sampler, k", [("ddpm", None), ("ddim", 10)])
-def test_samplers_with_the_exact_denoiser_return_the_data(schedule, sampler, k):
+@pytest.mark.parametrize(
+    "sampler, k, spacing",
+    [("ddpm", None, "uniform"), ("ddim", 10, "uniform"), ("ddim", 10, "quadratic")],
+)
+def test_samplers_with_the_exact_denoiser_return_the_data(schedule, sampler, k, spacing):
     """Data = one image c: the optimal eps(x_t, t) is (x_t - sqrt(abar_t) c) / sqrt(1 - abar_t)
     in closed form; every sampler driven by it must end exactly at c (a test of the update
     rules and time indexing that no training noise can hide)."""
     torch.manual_seed(0)
-    m = DDPM(steps=100, schedule=schedule, channels=8, sampler=sampler, eta=0.5).eval()
+    m = DDPM(steps=100, schedule=schedule, channels=8, sampler=sampler, eta=0.5, spacing=spacing)
+    m = m.eval()
     c = torch.rand(1, 1, 28, 28) * 1.6 - 0.8  # in [-0.8, 0.8]: the clip never bites
 
     def oracle(x, t, y):

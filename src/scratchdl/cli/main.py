@@ -142,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="folder for batch_study.md/.json and the chart")
     s.add_argument("--jobs", type=int, default=1, help="train N runs in parallel processes")
     s.set_defaults(func=studies.cmd_study_batch_size)
+    s = ssub.add_parser(
+        "samplers", help="DDIM steps, eta and spacing of a diffusion run, chosen on validation"
+    )
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run of a diffusion recipe (ddpm-mnist)")
+    s.add_argument("--steps", default="50", help="comma-separated DDIM step counts (default 50)")
+    s.add_argument("--eta", default="0", help="comma-separated etas in [0, 1] (default 0)")
+    s.add_argument(
+        "--spacing", default="uniform,quadratic", help="uniform and/or quadratic (default both)"
+    )
+    s.add_argument("--n", type=int, help="samples per setting (default: the run's fd_samples)")
+    s.add_argument("--out", help="folder for sampler_study.md/.json (default: in RUN_DIR)")
+    s.set_defaults(func=studies.cmd_study_samplers)
 
     s = sub.add_parser("search", help="hyperparameter search: grid, random, successive halving")
     s.add_argument("recipe", help="recipe name (see `scratchdl list`) or a .toml path")

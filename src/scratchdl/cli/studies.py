@@ -74,6 +74,22 @@ def cmd_study_batch_size(args: argparse.Namespace) -> int:
     return _print_study(result)
 
 
+def cmd_study_samplers(args: argparse.Namespace) -> int:
+    from scratchdl.workbench.sampler_study import parse_floats, parse_ints, sampler_study
+
+    result = sampler_study(
+        args.run_dir,
+        parse_ints(args.steps, "--steps"),
+        parse_floats(args.eta, "--eta"),
+        [s.strip() for s in args.spacing.split(",") if s.strip()],
+        n=args.n,
+        out=args.out,
+    )
+    print(result["table"], end="")
+    print(f"table in {result['out']}")
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from scratchdl.workbench.search import search
 

@@ -222,6 +222,7 @@ class Generative(Task):
     def _classifier_scores(self, gen: torch.Generator) -> dict[str, float]:
         from scratchdl.tasks.generative_eval import (
             FeatureClassifier,
+            draw_for_scoring,
             find_classifier,
             sample_scores,
         )
@@ -232,17 +233,8 @@ class Generative(Task):
         if run_dir is None or n < 2:
             return {}
         clf = FeatureClassifier(run_dir, data["dataset"], self.device)
-        model = self.module("model")
-        labels = torch.arange(n, device=self.device) % self.num_classes
-        fake = torch.cat(
-            [
-                model.sample(len(lb), lb if model.conditional else None, gen)
-                for lb in labels.split(1000)
-            ]
-        )
-        scores = sample_scores(
-            clf, self.splits.test.x[:n], fake, labels if model.conditional else None
-        )
+        fake, labels = draw_for_scoring(self.module("model"), n, self.num_classes, gen)
+        scores = sample_scores(clf, self.splits.test.x[:n], fake, labels)
         # the floor: real training images against the same test images, same n
         floor = sample_scores(clf, self.splits.test.x[:n], self.splits.train.x[:n], None)["fd"]
         out = {"test_fd": scores["fd"], "test_fd_real_train": floor}

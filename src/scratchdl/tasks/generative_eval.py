@@ -84,6 +84,21 @@ class FeatureClassifier:
         return torch.cat(feats), torch.cat(logits)
 
 
+@torch.no_grad()
+def draw_for_scoring(
+    model: nn.Module, n: int, num_classes: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n samples to score (classes in turn for a conditional model, whose labels come back;
+    None otherwise), drawn 1000 at a time from `generator`: every score of a run and of
+    `scratchdl study samplers` draws its images this one way, so equal seeds give equal images."""
+    device = next(model.parameters()).device
+    labels = torch.arange(n, device=device) % num_classes
+    cond = model.conditional
+    fake = torch.cat([model.sample(len(lb), lb if cond else None, generator)
+                      for lb in labels.split(1000)])
+    return fake, (labels if cond else None)
+
+
 def sample_scores(
     clf: FeatureClassifier, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
 ) -> dict[str, Any]:

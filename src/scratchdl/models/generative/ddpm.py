@@ -10,9 +10,12 @@ DDIM step from t to an earlier s (any subsequence of steps):
   x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z,
   sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s);
 eta = 1 over every step is the DDPM step (tests/test_pixelcnn_diffusion_pieces.py), eta = 0
-is deterministic. With `clip` (default, as Ho et al. sample) each step first clips the implied
-x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) to [-1, 1] and uses the eps consistent
-with it: near t = T, 1 / sqrt(abar_t) ~ 150 would otherwise blow small eps errors up.
+is deterministic. The K steps are spaced evenly over 0..T-1 ("uniform") or as squares
+("quadratic", the DDIM paper's choice for CIFAR-10: more steps near the data, where the
+linear schedule's noise is small and detail is decided). With `clip` (default, as Ho et al.
+sample) each step first clips the implied x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+to [-1, 1] and uses the eps consistent with it: near t = T, 1 / sqrt(abar_t) ~ 150 would
+otherwise blow small eps errors up.
 Conditional: the label embedding is replaced by a learned "no label" one with probability
 p_uncond in training; sampling mixes eps = eps_u + w (eps_c - eps_u) (w = guidance).
 """
@@ -30,6 +33,7 @@ from scratchdl.models.registry import register_model
 
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")
+SPACINGS = ("uniform", "quadratic")
 
 
 def beta_schedule(kind: str, steps: int) -> torch.Tensor:
@@ -44,6 +48,22 @@ def beta_schedule(kind: str, steps: int) -> torch.Tensor:
         abar = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
         return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
     raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
+
+
+def ddim_times(steps: int, k: int, spacing: str = "uniform") -> list[int]:
+    """The k steps DDIM visits, from steps - 1 down to 0, strictly decreasing."""
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    if not 1 <= k <= steps:
+        raise ValueError(f"sample_steps must be in 1..{steps}, got {k}")
+    if k == 1:
+        return [steps - 1]
+    u = torch.linspace(0, 1, k, dtype=torch.float64)
+    grid = (u if spacing == "uniform" else u**2) * (steps - 1)
+    times = grid.round().long().tolist()
+    for i in range(1, k):  # squares crowd near 0: keep every step distinct
+        times[i] = max(times[i], times[i - 1] + 1)
+    return times[::-1]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -109,11 +129,15 @@ class DDPM(nn.Module):
         sample_steps: int = 0,
         eta: float = 0.0,
         clip: bool = True,
+        spacing: str = "uniform",
         num_classes: int = 10,
     ) -> None:
         super().__init__()
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+        if spacing not in SPACINGS:
+            raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+        self.spacing = spacing
         self.latent_dim, self.num_classes, self.image_shape = 0, num_classes, (1, 28, 28)
         self.conditional, self.p_uncond, self.guidance = conditional, p_uncond, guidance
         self.steps, self.sampler, self.eta, self.clip = steps, sampler, eta, clip
@@ -187,7 +211,7 @@ class DDPM(nn.Module):
         if sampler == "ddpm":
             times = list(range(self.steps - 1, -1, -1))
         else:
-            times = torch.linspace(self.steps - 1, 0, k).round().long().tolist()
+            times = ddim_times(self.steps, k, self.spacing)
         for i, t in enumerate(times):
             tt = torch.full((n,), t, device=dev, dtype=torch.long)
             eps = self.eps(x, tt, labels)
@@ -213,6 +237,7 @@ DDPM_OPTIONS: dict[str, Any] = {
     "sample_steps": 0,
     "eta": 0.0,
     "clip": True,
+    "spacing": "uniform",
 }
 
 
