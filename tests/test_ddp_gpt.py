@@ -53,6 +53,8 @@ def test_two_processes_batch_b_equal_one_process_batch_2b(tmp_path: Path) -> Non
     assert a.keys() == b.keys()
     moved = 0.0
     for name in a:
-        torch.testing.assert_close(b[name], a[name], rtol=0, atol=2e-6)
+        # Adam divides by sqrt(v): a parameter whose gradient is near zero turns the last-bit
+        # difference of a different all-reduce summation order into ~1e-6 after six steps.
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=2e-5)
         moved = max(moved, float((a[name] - start[name]).abs().max()))
     assert moved > 1e-3  # the parameters did train, so the equality says something

@@ -87,5 +87,7 @@ def test_roi_align_in_chunks_of_regions(monkeypatch: pytest.MonkeyPatch) -> None
     x, rois = make_case(4)
     whole = roi_align(x, rois, 3, 0.25, -1, True)
     monkeypatch.setattr(sys.modules["scratchdl.vision.detection.roi"], "WINDOW_ELEMENTS", 40)
-    torch.testing.assert_close(roi_align(x, rois, 3, 0.25, -1, True), whole, rtol=0, atol=0)
+    # Same arithmetic per region; only the summation order of a few bilinear sums may differ
+    # in the last bit of a double.
+    torch.testing.assert_close(roi_align(x, rois, 3, 0.25, -1, True), whole, rtol=0, atol=1e-12)
     torch.testing.assert_close(whole, ops.roi_align(x, rois, 3, 0.25, -1, True))
