@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from scratchdl.errors import UserError
 from scratchdl.models.generative.ddpm import DDPM, beta_schedule, ddim_times, timestep_embedding
 from scratchdl.models.generative.pixelcnn import MaskedConv2d, PixelCNN, causal_mask
 
@@ -94,7 +95,7 @@ def test_schedules_in_closed_form():
     s, t = 0.008, torch.arange(1, 1001, dtype=torch.float64) / 1000
     f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2 / math.cos(s / (1 + s) * math.pi / 2) ** 2
     assert torch.allclose(abar_c[:-50], f[:-50], rtol=1e-9)  # clipping only bites at the end
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(UserError, match="model.schedule must be one of linear, cosine"):
         beta_schedule("quadratic", 10)
 
 
@@ -162,7 +163,7 @@ def test_ddim_times_by_hand():
     import numpy as np
 
     assert ddim_times(1000, 50) == np.linspace(999, 0, 50).round().astype(int).tolist()
-    with pytest.raises(ValueError, match="spacing must be one of"):
+    with pytest.raises(UserError, match="model.spacing must be one of uniform, quadratic"):
         ddim_times(10, 4, "cubic")
     with pytest.raises(ValueError, match=r"sample_steps must be in 1\.\.10"):
         ddim_times(10, 11)

@@ -168,3 +168,35 @@ def test_resume_without_checkpoint_refuses_and_says_how_to_restart(
 def test_resume_with_a_recipe_name_is_refused(tmp_path: Path) -> None:
     msg = _one_line_error(run_cli("run", "mlp-fmnist", "--resume", str(tmp_path)))
     assert "drop mlp-fmnist" in msg
+
+
+def test_a_model_refusing_its_options_leaves_no_run_behind(tmp_path: Path) -> None:
+    """Options only the model's builder checks (here the MLP's activation) fail while the task
+    sets up, after registration: the run's row and the folder it created are taken back."""
+    bad = _recipe_with(tmp_path, "dropout = 0.2", 'dropout = 0.2\nactivation = "swish"')
+    out = tmp_path / "fresh" / "run"
+    line = _one_line_error(run_cli("run", str(bad), "--out", str(out)))
+    assert "unknown activation 'swish'" in line and "relu" in line
+    assert not out.exists() and RunStore().runs() == []
+    # a folder the user already had keeps its files; only what registration wrote goes
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    _one_line_error(run_cli("run", str(bad), "--out", str(mine)))
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert RunStore().runs() == []
+    # the same failure on --resume is a real run's failure: the folder stays, the completed
+    # run's row is untouched and the resume's own row (a child of it) records the failure
+    ok = tmp_path / "ok"
+    run_cli(
+        "run", str(_recipe_with(tmp_path, "epochs = 4", "epochs = 1")), "--out", str(ok), check=True
+    )
+    (ok / "config.toml").write_text(
+        (ok / "config.toml").read_text().replace('activation = "relu"', 'activation = "swish"')
+    )
+    _one_line_error(run_cli("run", "--resume", str(ok)))
+    assert (ok / "checkpoint.pt").is_file()
+    rows = {r["status"]: r for r in RunStore().runs()}
+    assert sorted(rows) == ["completed", "failed"]
+    assert rows["failed"]["parent_id"] == rows["completed"]["id"]
+    assert "swish" in rows["failed"]["failure"]

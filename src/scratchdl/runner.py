@@ -13,6 +13,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -58,6 +59,7 @@ class RunContext:
     quiet: bool = False
     resuming: bool = False
     tensorboard: TensorBoardLog | None = None
+    set_up: bool = False  # the task built its data and model (training may begin)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -123,8 +125,27 @@ def _new_run_dir(cfg: Config, out: str | Path | None, run_id: str) -> Path:
             f"{run_dir} already holds a run: continue it with `scratchdl run --resume {run_dir}` "
             "or choose another --out"
         )
+    if not run_dir.exists():
+        _CREATED.add(run_dir.resolve())
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+# run directories this process created: a run that fails while setting up may remove them
+_CREATED: set[Path] = set()
+
+
+def _unregister(store: RunStore | None, run_id: str, run_dir: Path) -> None:
+    """Undo a fresh run whose task refused its config while setting up (before any training):
+    its store row goes, and so does its directory if this process created it (else only the
+    files registration wrote), so a bad option leaves nothing behind, as preflight's errors."""
+    if store is not None:
+        store.delete_run(run_id)
+    if run_dir.resolve() in _CREATED:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        for name in ("config.toml", "meta.json"):
+            (run_dir / name).unlink(missing_ok=True)
 
 
 def train(ctx: RunContext) -> dict[str, Any]:
@@ -138,6 +159,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
         on_epoch_end=ctx.log_epoch,
         on_history=ctx.replace_history,
         on_steps=ctx.tensorboard.log_steps if ctx.tensorboard else None,
+        on_setup=lambda: setattr(ctx, "set_up", True),
         show_progress=not ctx.quiet,
     )
     try:
@@ -279,6 +301,12 @@ def run_recipe(
         else:
             finish("interrupted")
         raise KeyboardInterrupt(str(run_dir)) from None  # the CLI names the dir to resume
+    except UserError as e:
+        if not resuming and main and not ctx.set_up:  # refused before training began
+            _unregister(store, run_id, run_dir)
+        else:
+            finish("failed", failure=one_line(e))
+        raise
     except BaseException as e:
         finish("failed", failure=one_line(e))
         raise

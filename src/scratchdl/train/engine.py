@@ -69,6 +69,7 @@ class Engine:
         on_epoch_end: EpochHook | None = None,
         on_history: Callable[[list[dict[str, float]]], None] | None = None,
         on_steps: StepsHook | None = None,
+        on_setup: Callable[[], None] | None = None,
         show_progress: bool = True,
     ) -> None:
         tcfg = task.cfg["train"]
@@ -85,6 +86,7 @@ class Engine:
         self.on_epoch_end = on_epoch_end
         self.on_history = on_history
         self.on_steps = on_steps
+        self.on_setup = on_setup  # called once data, model and optimizers are built
         self.show_progress = show_progress
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
         self.optimizers: dict[str, Any] = {}
@@ -350,6 +352,8 @@ class Engine:
             if state is not None and k == start_phase:
                 self._load_training_state(state)
                 self.phase_results.pop(name, None)
+            if k == start_phase and self.on_setup is not None:
+                self.on_setup()
             while self.epoch < epochs:
                 epoch = self.epoch + 1
                 row: dict[str, float] = {"epoch": len(self.history) + 1}

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scratchdl.errors import UserError
 from scratchdl.models.registry import register_model
 
 GEN_LOSSES = ("non-saturating", "minimax")
@@ -52,7 +53,9 @@ class DCGAN(nn.Module):
     ) -> None:
         super().__init__()
         if gen_loss not in GEN_LOSSES:
-            raise ValueError(f"gen_loss must be one of {GEN_LOSSES}, got {gen_loss!r}")
+            raise UserError(
+                f"model.gen_loss must be one of {', '.join(GEN_LOSSES)}, got {gen_loss!r}"
+            )
         self.latent_dim, self.num_classes, self.image_shape = latent_dim, num_classes, (1, 28, 28)
         self.gen_loss, w = gen_loss, width
         self.generator = nn.Sequential(

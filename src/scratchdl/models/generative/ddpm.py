@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scratchdl.errors import UserError
 from scratchdl.models.registry import register_model
 
 SCHEDULES = ("linear", "cosine")
@@ -47,13 +48,13 @@ def beta_schedule(kind: str, steps: int) -> torch.Tensor:
         t = torch.arange(steps + 1, dtype=torch.float64) / steps
         abar = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
         return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
-    raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
+    raise UserError(f"model.schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
 
 
 def ddim_times(steps: int, k: int, spacing: str = "uniform") -> list[int]:
     """The k steps DDIM visits, from steps - 1 down to 0, strictly decreasing."""
     if spacing not in SPACINGS:
-        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+        raise UserError(f"model.spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
     if not 1 <= k <= steps:
         raise ValueError(f"sample_steps must be in 1..{steps}, got {k}")
     if k == 1:
@@ -134,9 +135,9 @@ class DDPM(nn.Module):
     ) -> None:
         super().__init__()
         if sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+            raise UserError(f"model.sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if spacing not in SPACINGS:
-            raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+            raise UserError(f"model.spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
         self.spacing = spacing
         self.latent_dim, self.num_classes, self.image_shape = 0, num_classes, (1, 28, 28)
         self.conditional, self.p_uncond, self.guidance = conditional, p_uncond, guidance
