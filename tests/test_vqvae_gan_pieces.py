@@ -10,8 +10,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from scratchdl.errors import UserError
 from scratchdl.models.generative.dcgan import DCGAN, discriminator_loss, generator_loss
-from scratchdl.models.generative.vqvae import VQVAE, VectorQuantizer, nearest_codes, perplexity
+from scratchdl.models.generative.vqvae import (
+    VQVAE,
+    CodePrior,
+    VectorQuantizer,
+    nearest_codes,
+    perplexity,
+)
 
 
 def test_nearest_codes_equal_cdist_argmin():
@@ -114,6 +121,80 @@ def test_vqvae_shapes_and_usage_stats():
     assert m.reconstruct(torch.rand(3, 1, 28, 28)).shape == (3, 1, 28, 28)
     s = m.sample(5, generator=torch.Generator().manual_seed(0))
     assert s.shape == (5, 1, 28, 28) and 0 <= s.min() and s.max() <= 1
+
+
+def test_code_prior_sees_only_earlier_positions():
+    """By gradient: the logits at raster position i depend on the inputs at positions < i."""
+    torch.manual_seed(0)
+    prior = CodePrior(num_codes=6, channels=32, layers=2)
+    h = w = 4
+    x = torch.randn(1, 32, h, w, requires_grad=True)
+    y = prior.net(x)
+    for i in range(h * w):
+        (g,) = torch.autograd.grad(y[0, :, i // w, i % w].sum(), x, retain_graph=True)
+        seen = (g[0].abs().sum(0) != 0).flatten()
+        assert not seen[i:].any(), i  # never its own or a later position
+        assert seen[:i].any() or i == 0, i  # and it does look back
+
+
+def test_code_prior_nll_is_the_categorical_log_likelihood():
+    torch.manual_seed(0)
+    prior = CodePrior(num_codes=5, channels=8, layers=1)
+    codes = torch.randint(0, 5, (3, 7, 7))
+    logits = prior(codes)
+    by_hand = -torch.distributions.Categorical(logits=logits.permute(0, 2, 3, 1)).log_prob(codes)
+    assert torch.allclose(prior.nll(codes), by_hand.flatten(1).sum(1), atol=1e-5)
+
+
+def test_code_prior_samples_follow_its_distribution():
+    """On a 1x1 grid mask A hides everything: p(c) is one fixed softmax; 20,000 draws match it."""
+    torch.manual_seed(0)
+    prior = CodePrior(num_codes=4, channels=8, layers=1)
+    with torch.no_grad():
+        prior.net[-1].bias.copy_(torch.tensor([1.0, 0.0, -1.0, 0.5]))
+    p = F.softmax(prior(torch.zeros(1, 1, 1, dtype=torch.long))[0, :, 0, 0], 0)
+    draws = prior.sample(20_000, (1, 1), torch.Generator().manual_seed(1)).flatten()
+    freq = torch.bincount(draws, minlength=4).float() / len(draws)
+    assert torch.allclose(freq, p, atol=0.015)
+    a = prior.sample(3, (7, 7), torch.Generator().manual_seed(2))
+    assert a.shape == (3, 7, 7) and torch.equal(
+        a, prior.sample(3, (7, 7), torch.Generator().manual_seed(2))
+    )
+
+
+def test_vqvae_prior_leaves_the_autoencoder_training_unchanged():
+    """The prior learns from detached codes and its initialization leaves the global RNG alone
+    (dead-code restarts draw from it): encoder, decoder and codebook after 3 Adam steps are
+    bit-identical with and without it, and the prior's own weights did move."""
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    models = {}
+    for prior in ("none", "pixelcnn"):
+        torch.manual_seed(0)
+        m = VQVAE(
+            num_codes=16, dim=4, hidden=8, ema=True, prior=prior, prior_channels=8, prior_layers=1
+        ).train()
+        start = {k: v.clone() for k, v in m.state_dict().items()}
+        opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+        for _ in range(3):
+            opt.zero_grad()
+            out = m.loss(x)
+            out["loss"].backward()
+            opt.step()
+        models[prior] = (m, start, out)
+    plain, with_prior = models["none"][0], models["pixelcnn"][0]
+    for k, v in plain.state_dict().items():
+        assert torch.equal(v, with_prior.state_dict()[k]), k
+    assert not plain.has_prior and with_prior.has_prior
+    m, start, out = models["pixelcnn"]
+    assert not torch.equal(m.prior.embed.weight, start["prior.embed.weight"])
+    assert out["prior_nll"].item() > 0
+    assert out["loss"].item() == pytest.approx(
+        (out["recon_mse"] + out["vq"] + out["prior_nll"]).item(), rel=1e-6
+    )
+    s = with_prior.eval().sample(2, None, torch.Generator().manual_seed(0))
+    assert s.shape == (2, 1, 28, 28) and 0 <= s.min() and s.max() <= 1
+    with pytest.raises(UserError, match="model.prior must be one of none, pixelcnn"):
+        VQVAE(prior="gaussian")
 
 
 def test_generator_losses_and_their_gradients_when_d_is_confident():

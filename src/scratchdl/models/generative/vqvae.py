@@ -11,10 +11,14 @@ unused) are restarted on random encoder outputs, then given ~70 batches (decay 0
 chosen.
 Grey images in [0, 1], decoder through a sigmoid, reconstruction by mean squared error.
 
-A VQ-VAE has no prior of its own (the paper fits a PixelCNN to the codes afterwards):
-`sample` draws each of the 49 codes independently from the codes' running usage, which shows
-why a learned prior is needed - such samples are texture, not garments. So `has_prior` is
-False: runs write no sample grid and `scratchdl sample` refuses a VQ-VAE run.
+A VQ-VAE has no prior of its own: drawing each of the 49 codes independently gives texture,
+not garments. The paper fits a PixelCNN to the codes afterwards. `prior = "pixelcnn"` fits
+one (CodePrior: masked convolutions over the 7x7 grid, a softmax over the codes at each
+position) alongside, on the detached codes of every training batch: its loss never reaches
+the encoder, decoder or codebook, so they train exactly as without it, and by the last
+epochs the prior models the codes they settled on. Its test NLL is `prior_nll`, nats per
+image (the 49 codes' log-likelihood, not the image's). Without a prior `has_prior` is False:
+runs write no sample grid and `scratchdl sample` refuses the run.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scratchdl.errors import UserError
+from scratchdl.models.generative.pixelcnn import MaskedConv2d, ResidualBlock
 from scratchdl.models.registry import register_model
+
+PRIORS = ("none", "pixelcnn")
 
 
 def nearest_codes(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
@@ -93,6 +101,12 @@ class VectorQuantizer(nn.Module):
         return q.view(n, h, w, d).permute(0, 3, 1, 2), stats
 
     @torch.no_grad()
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """The code index [N, H, W] of each of z's [N, D, H, W] vectors."""
+        n, d, h, w = z.shape
+        return nearest_codes(z.permute(0, 2, 3, 1).reshape(-1, d), self.codebook).view(n, h, w)
+
+    @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, idx: torch.Tensor, counts: torch.Tensor) -> None:
         """N_k <- g N_k + (1-g) n_k; m_k <- g m_k + (1-g) sum of its vectors; e_k = m_k / N_k
         (N_k Laplace-smoothed so that an unused code never divides by zero)."""
@@ -118,11 +132,49 @@ class VectorQuantizer(nn.Module):
         self.usage[dead] = 2 * self.restart_below  # a grace period before the next check
 
 
+class CodePrior(nn.Module):
+    """PixelCNN over a grid of code indices: p(c) = prod_i p(c_i | c_<i) in raster order, a
+    softmax over the K codes at each position (embedding, 5x5 mask A, mask-B residual blocks)."""
+
+    def __init__(self, num_codes: int, channels: int = 64, layers: int = 4) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_codes, channels)
+        self.net = nn.Sequential(
+            MaskedConv2d(channels, channels, 5, "A"),
+            *[ResidualBlock(channels) for _ in range(layers)],
+            nn.ReLU(),
+            MaskedConv2d(channels, channels, 1, "B"),
+            nn.ReLU(),
+            MaskedConv2d(channels, num_codes, 1, "B"),
+        )
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Logits [N, K, H, W] for codes [N, H, W]; position i sees codes before i only."""
+        return self.net(self.embed(codes).permute(0, 3, 1, 2))
+
+    def nll(self, codes: torch.Tensor) -> torch.Tensor:
+        """-log p(codes) per grid in nats (exact: the sum of per-position cross-entropies)."""
+        return F.cross_entropy(self(codes), codes, reduction="none").flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, shape: tuple[int, int], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """n grids of codes drawn position by position (each pass on the rows it needs)."""
+        h, w = shape
+        dev = self.embed.weight.device
+        codes = torch.zeros(n, h, w, dtype=torch.long, device=dev)
+        for r in range(h):
+            for c in range(w):
+                p = F.softmax(self(codes[:, : r + 1])[:, :, r, c].double(), dim=1)
+                codes[:, r, c] = torch.multinomial(p, 1, generator=generator).squeeze(1)
+        return codes
+
+
 class VQVAE(nn.Module):
     """Conv encoder to a 7x7 grid of `dim`-vectors, vector quantizer, transposed-conv decoder."""
 
     conditional = False
-    has_prior = False  # independent codes are texture: no sample grid, no `scratchdl sample`
 
     def __init__(
         self,
@@ -133,9 +185,14 @@ class VQVAE(nn.Module):
         ema: bool = False,
         decay: float = 0.99,
         restart_below: float = 1.0,
+        prior: str = "none",
+        prior_channels: int = 64,
+        prior_layers: int = 4,
         num_classes: int = 10,
     ) -> None:
         super().__init__()
+        if prior not in PRIORS:
+            raise UserError(f"model.prior must be one of {', '.join(PRIORS)}, got {prior!r}")
         self.latent_dim, self.num_classes, self.image_shape = dim, num_classes, (1, 28, 28)
         self.encoder = nn.Sequential(
             nn.Conv2d(1, hidden, 4, 2, 1),
@@ -153,11 +210,26 @@ class VQVAE(nn.Module):
             nn.ConvTranspose2d(hidden, 1, 4, 2, 1),
             nn.Sigmoid(),
         )
+        self.prior = None
+        if prior != "none":  # its initialization leaves the global RNG as it found it, so the
+            with torch.random.fork_rng(devices=[]):  # rest of the run draws as without a prior
+                self.prior = CodePrior(num_codes, prior_channels, prior_layers)
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether samples come from a learned prior (else they would be texture: refused)."""
+        return self.prior is not None
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        q, stats = self.quantizer(self.encoder(x))
+        z = self.encoder(x)
+        q, stats = self.quantizer(z)
         mse = F.mse_loss(self.decoder(q), x)
-        return {"loss": mse + stats["vq"], "recon_mse": mse, **stats}
+        out = {"loss": mse + stats["vq"], "recon_mse": mse, **stats}
+        if self.prior is not None:  # on detached codes: nothing flows back into the VQ-VAE
+            prior_nll = self.prior.nll(self.quantizer.codes(z.detach())).mean()
+            out["loss"] = out["loss"] + prior_nll
+            out["prior_nll"] = prior_nll
+        return out
 
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(self.quantizer(self.encoder(x))[0])
@@ -165,10 +237,14 @@ class VQVAE(nn.Module):
     def sample(
         self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Decode 7x7 codes drawn independently from the codes' running usage (no prior)."""
+        """Decode 7x7 codes drawn from the learned prior or, without one, independently from
+        the codes' running usage (texture: the task and `scratchdl sample` do not ask for it)."""
         cb = self.quantizer.codebook
-        p = self.quantizer.usage / self.quantizer.usage.sum()
-        idx = torch.multinomial(p, n * 49, replacement=True, generator=generator)
+        if self.prior is not None:
+            idx = self.prior.sample(n, (7, 7), generator)
+        else:
+            p = self.quantizer.usage / self.quantizer.usage.sum()
+            idx = torch.multinomial(p, n * 49, replacement=True, generator=generator)
         return self.decoder(cb[idx].view(n, 7, 7, -1).permute(0, 3, 1, 2))
 
 
@@ -180,6 +256,9 @@ VQVAE_OPTIONS: dict[str, Any] = {
     "ema": False,
     "decay": 0.99,
     "restart_below": 1.0,
+    "prior": "none",
+    "prior_channels": 64,
+    "prior_layers": 4,
 }
 
 
