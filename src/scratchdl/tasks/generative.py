@@ -266,8 +266,9 @@ def draw_samples(model: nn.Module, n: int, label: int | None = None, seed: int =
         raise UserError(f"--n: expected a number of samples >= 1, got {n}")
     if not getattr(model, "has_prior", True):
         raise UserError(
-            "this VQ-VAE has no learned prior over its codes (the paper fits a PixelCNN to "
-            "them), so its samples would be texture; sample a vae, dcgan, pixelcnn or ddpm run"
+            "this VQ-VAE has no learned prior over its codes, so its samples would be texture; "
+            "train one with --set model.prior=pixelcnn, or sample a vae, dcgan, pixelcnn or "
+            "ddpm run"
         )
     labels = None
     if label is not None:
