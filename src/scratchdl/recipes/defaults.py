@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
         "device": "auto",  # auto, cpu, cuda, cuda:N
         "tensorboard": False,  # true: TensorBoard event files in RUN_DIR/tensorboard
         "dist": "ddp",  # with --nproc N: ddp (torch DDP), ring (our ring all-reduce), ps
+        "best": "",  # a val metric (val_loss, val_accuracy): test the epoch where it was best
+        "best_mode": "auto",  # auto (from the metric's name), min or max
+        "patience": 0,  # > 0: stop when train.best has not improved for this many epochs
     },
     "target": {
         "metric": "test_accuracy",  # the headline metric

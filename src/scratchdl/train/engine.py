@@ -28,6 +28,7 @@ from scratchdl.errors import UserError
 from scratchdl.train import collective
 from scratchdl.train import distributed as dist
 from scratchdl.train.batch import to_device
+from scratchdl.train.best import BestTracker, check_best_config
 from scratchdl.train.checkpoint import load_checkpoint, save_checkpoint
 from scratchdl.train.device import resolve_device
 from scratchdl.train.optim import build_scheduler
@@ -83,6 +84,10 @@ class Engine:
         self.limit_batches = int(tcfg.get("limit_batches", 0))  # > 0: smoke tests, GPU checks
         check_capabilities(type(task), tcfg)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.best_metric = str(tcfg.get("best", "") or "")  # train.best: test the best epoch
+        self.best_weights: dict[str, Any] | None = None  # that epoch's modules, on the CPU
+        self.last_weights: dict[str, Any] | None = None  # the last epoch's, once swapped
+        self.stopped_early = False
         self.on_epoch_end = on_epoch_end
         self.on_history = on_history
         self.on_steps = on_steps
@@ -291,6 +296,10 @@ class Engine:
             "epoch": self.epoch,
             "step": self.step,
             "modules": {n: self.task.module(n).state_dict() for n in self.task.module_names},
+            # train.best: "modules" are the tested (best) weights, these the last epoch's,
+            # from which a finished run extended with --resume goes on training
+            "last_modules": self.last_weights if phase_done else None,
+            "stopped_early": self.stopped_early if phase_done else False,
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
@@ -300,8 +309,9 @@ class Engine:
         }
 
     def _load_training_state(self, state: dict[str, Any]) -> None:
+        modules = state.get("last_modules") or state["modules"]
         for name in self.task.module_names:
-            self.task.module(name).load_state_dict(state["modules"][name])
+            self.task.module(name).load_state_dict(modules[name])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         for name, sched in self.schedulers.items():
@@ -315,6 +325,67 @@ class Engine:
     def _save(self, phase_done: bool = False) -> None:
         if self.checkpoint_path is not None and dist.is_main_process():
             save_checkpoint(self.state_dict(phase_done), self.checkpoint_path)
+
+    # -- the best epoch (train.best, train.patience) --------------------------------------
+    def _weights(self) -> dict[str, Any]:
+        """A CPU copy of every module's state (training goes on changing the originals)."""
+        out = {}
+        for n in self.task.module_names:
+            state = self.task.module(n).state_dict()
+            out[n] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+        return out
+
+    @property
+    def best_path(self) -> Path | None:
+        return self.checkpoint_path.with_name("best.pt") if self.checkpoint_path else None
+
+    def _tracker(self, phase: int, rows: list[dict[str, Any]]) -> BestTracker | None:
+        """The phase's tracker, rebuilt from the rows it logged so far (resume), and the best
+        weights so far read back from best.pt."""
+        self.best_weights, self.last_weights, self.stopped_early = None, None, False
+        if not self.best_metric:
+            return None
+        t = self.tcfg
+        tracker = BestTracker.from_rows(self.best_metric, t["best_mode"], t["patience"], rows)
+        if tracker.best_epoch:
+            path = self.best_path
+            saved = load_checkpoint(path, map_location="cpu") if path and path.exists() else {}
+            if (saved.get("phase"), saved.get("epoch")) != (phase, tracker.best_epoch):
+                raise UserError(
+                    f"{path} does not hold epoch {tracker.best_epoch} of this run (train.best): "
+                    "start a new run instead of --resume"
+                )
+            self.best_weights = saved["modules"]
+        return tracker
+
+    def _track(self, tracker: BestTracker | None, phase: int, row: dict[str, Any]) -> bool:
+        """Keep the epoch's weights if it is the best so far; True if the phase should stop.
+        best.pt is written before checkpoint.pt: a kill between the two redoes the epoch, which
+        a resumed run repeats exactly, so best.pt is then rewritten with the same weights."""
+        if tracker is None:
+            return False
+        improved = tracker.update(self.epoch, row)
+        decision = (improved, tracker.should_stop())
+        if dist.world_size() > 1:  # every rank keeps and stops at rank 0's epochs
+            decision = tuple(dist.broadcast_object(list(decision)))
+        if decision[0]:
+            self.best_weights = self._weights()
+            if self.best_path is not None and dist.is_main_process():
+                best = {"modules": self.best_weights, "phase": phase, "epoch": self.epoch}
+                save_checkpoint(best, self.best_path)
+        return bool(decision[1])
+
+    def _restore_best(self, tracker: BestTracker | None) -> dict[str, Any]:
+        """Put the best epoch's weights back for the test; what the phase's row adds."""
+        if tracker is None or self.best_weights is None:
+            return {}
+        self.last_weights = self._weights()
+        for name in self.task.module_names:
+            self.task.module(name).load_state_dict(self.best_weights[name])
+        out: dict[str, Any] = {"best_epoch": tracker.best_epoch}
+        if self.stopped_early:
+            out["stopped_epoch"] = self.epoch
+        return out
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
@@ -336,7 +407,8 @@ class Engine:
             self.phase_index = int(state["phase"])
             if state["phase_done"]:  # finished phase: continue it only if it is the last
                 last = self.phase_index == len(phases) - 1
-                if not (last and phases[-1][1] > int(state["epoch"])):
+                longer = phases[-1][1] > int(state["epoch"]) and not state.get("stopped_early")
+                if not (last and longer):
                     self.phase_index += 1
                     state = None
             if self.on_history is not None:
@@ -354,6 +426,8 @@ class Engine:
                 self.phase_results.pop(name, None)
             if k == start_phase and self.on_setup is not None:
                 self.on_setup()
+            mine = [r for r in self.history if r.get("phase", k) == k] if name else self.history
+            tracker = self._tracker(k, mine)
             while self.epoch < epochs:
                 epoch = self.epoch + 1
                 row: dict[str, float] = {"epoch": len(self.history) + 1}
@@ -363,9 +437,14 @@ class Engine:
                 row.update(self._evaluate("val"))
                 self.epoch = epoch
                 self.history.append(row)
+                stop = self._track(tracker, k, row)
                 self._save()
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(int(row["epoch"]), row)
+                if stop:
+                    self.stopped_early = True
+                    break
+            best = self._restore_best(tracker)
             for m in task.module_names:
                 task.module(m).eval()
             rng_before_test = rng_state()
@@ -375,7 +454,8 @@ class Engine:
             # --resume then continues exactly as a run that was longer from the start
             set_rng_state(rng_before_test)
             mine = [r for r in self.history if r.get("phase", k) == k] if name else self.history
-            self.phase_results[name] = {**(mine[-1] if mine else {}), **tested}
+            row = mine[best["best_epoch"] - 1] if best else (mine[-1] if mine else {})
+            self.phase_results[name] = {**row, **best, **tested}
             self._save(phase_done=True)
         final = dict(task.summary(self.phase_results))
         if self.train_seconds > 0:  # throughput of this process's epochs (none if all resumed)
@@ -410,6 +490,7 @@ def check_capabilities(task: type[Task], tcfg: dict[str, Any]) -> None:
         raise UserError(f"train.accumulate must be an integer >= 1, got {acc!r}")
     if acc > 1 and task.manual_optimization:
         raise UserError(f"task {task.name!r} steps its own optimizers: train.accumulate must be 1")
+    check_best_config(tcfg)
     mode = tcfg.get("dist", "ddp")
     if mode not in dist.DIST_MODES:
         raise UserError(f"train.dist must be one of {', '.join(dist.DIST_MODES)}, got {mode!r}")
