@@ -153,12 +153,14 @@ def test_ddpm_run_scores_each_sampler_with_a_classifier(tmp_path):
     ok = run_cli("sample", str(run), "--n", "4", "--label", "3", "--out", str(tmp_path / "s.png"))
     assert ok.returncode == 0 and (tmp_path / "s.pdf").is_file()
 
-    # study samplers: the row of the run's own DDIM setting reproduces its test_fd_ddim5
-    # exactly (same model, noise seed, images); the choice per K is the lowest val FD
+    # study samplers: the row of the run's own DDIM setting (the recipe's eta 1, quadratic)
+    # reproduces its test_fd_ddim5 exactly (same model, noise seed, images, and the same
+    # fresh noise at every step); the choice per K is the lowest val FD
     study = sampler_study(run, [5, 10], [0.0, 1.0], ["uniform", "quadratic"], log=lambda s: None)
     rows = study["rows"]
     assert len(rows) == 8 and study["ddpm_test_fd"] == pytest.approx(f["test_fd"], rel=1e-12)
-    own = next(r for r in rows if (r["steps"], r["eta"], r["spacing"]) == (5, 0.0, "uniform"))
+    assert (model.eta, model.spacing) == (1.0, "quadratic")
+    own = next(r for r in rows if (r["steps"], r["eta"], r["spacing"]) == (5, 1.0, "quadratic"))
     assert own["test_fd"] == pytest.approx(f["test_fd_ddim5"], rel=1e-9)
     assert own["n"] == 100
     # K = steps with uniform spacing and eta = 1 is the ancestral DDPM sampler, step for step
