@@ -19,8 +19,10 @@ def test_losses_are_finite_backprop_and_detections_are_pixel_rows(name):
     torch.manual_seed(0)
     model = build_model(name, num_classes=3)
     x = torch.rand(3, 3, 128, 128)
-    losses = model.loss(model(x), TARGETS, (128, 128))
-    assert losses and all(k.endswith("_loss") and torch.isfinite(v) for k, v in losses.items())
+    out = model.loss(model(x), TARGETS, (128, 128))
+    losses = {k: v for k, v in out.items() if k.endswith("_loss")}
+    assert losses and all(torch.isfinite(v) for v in out.values())
+    assert all(not v.requires_grad for k, v in out.items() if k not in losses)  # metrics
     sum(losses.values()).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
@@ -106,3 +108,18 @@ def test_perfect_and_empty_predictions():
     none = evaluate_detections([torch.zeros(0, 6)] * 3, truth, 3)
     assert none["map50"] == 0.0 and none["map"] == 0.0
     assert set(none["_curves"]) == {0, 1, 2}
+
+
+def test_tinyssd_training_measures_are_the_books_class_error_and_bbox_mae():
+    """The book's cls_eval / bbox_eval on the same batch, written out by hand."""
+    torch.manual_seed(1)
+    model = build_model("tinyssd", num_classes=3)
+    x = torch.rand(3, 3, 128, 128)
+    out = model(x)
+    got = model.loss(out, TARGETS, (128, 128))
+    bbox_labels, masks, cls_labels = model.targets(out, TARGETS, (128, 128))
+    wrong = (out[1].argmax(dim=-1).type(cls_labels.dtype) != cls_labels).sum()
+    mae = (torch.abs((bbox_labels - out[2]) * masks)).sum() / bbox_labels.numel()
+    assert got["class_error"].item() == pytest.approx(wrong.item() / cls_labels.numel(), rel=1e-6)
+    assert got["bbox_mae"].item() == pytest.approx(mae.item(), rel=1e-5)
+    assert 0 < got["class_error"] < 1 and got["bbox_mae"] > 0

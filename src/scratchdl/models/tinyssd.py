@@ -67,12 +67,22 @@ class TinySSD(nn.Module):
         return multibox_target(out[0], self._normalised(targets, hw))
 
     def loss(self, out: tuple, targets: list[torch.Tensor], hw: tuple[int, int]) -> dict:
-        """cls_loss + box_loss, each the book's per-image mean, averaged over the batch."""
+        """cls_loss + box_loss, each the book's per-image mean, averaged over the batch; and,
+        not losses (no gradient), the book's training measures of the batch: class_error
+        (share of anchors whose argmax class is wrong) and bbox_mae (masked offsets). The
+        book prints their average over the last epoch's training batches."""
         _, logits, offsets = out
         bbox_labels, bbox_masks, cls_labels = self.targets(out, targets, hw)
         cls = F.cross_entropy(logits.flatten(0, 1), cls_labels.flatten(), reduction="none")
         box = F.l1_loss(offsets * bbox_masks, bbox_labels * bbox_masks, reduction="none")
-        return {"cls_loss": cls.reshape(len(logits), -1).mean(1).mean(), "box_loss": box.mean()}
+        with torch.no_grad():
+            class_error = (logits.argmax(-1) != cls_labels).float().mean()
+        return {
+            "cls_loss": cls.reshape(len(logits), -1).mean(1).mean(),
+            "box_loss": box.mean(),
+            "class_error": class_error,
+            "bbox_mae": box.detach().mean(),
+        }
 
     @torch.no_grad()
     def detect(self, out: tuple, hw: tuple[int, int], nms_threshold: float = 0.5,

@@ -5,7 +5,9 @@ Targets are, as in torchvision's detection references, a list of per-image [n_i,
 training and evaluation. A detector module maps images to raw outputs (`forward`, so DDP and
 AMP see it), and says `loss(out, targets, hw) -> {name_loss: ...}` and `detect(out, hw) ->
 per-image [m, 6] rows (class, score, box)`. The engine backpropagates the sum of the *_loss
-entries; training_step also returns that sum as "loss" for the log.
+entries (other entries are logged as training metrics, e.g. TinySSD's class_error and
+bbox_mae over the training batches, the book's own measure); training_step also returns
+that sum as "loss" for the log.
 
 Evaluation on a split: mAP@0.5 (VOC all-point), COCO mAP@[.5:.95] and COCO small-object AP
 (scratchdl.vision.detection metrics, equal to pycocotools), and for TinySSD the book's class
@@ -121,7 +123,8 @@ class Detect(Task):
         x, targets = batch
         out = self.model(x)
         losses = self.module("model").loss(out, targets, (self.size, self.size))
-        return {"loss": sum(losses.values()), **losses}
+        total = sum(v for k, v in losses.items() if k.endswith("_loss"))  # the rest: metrics
+        return {"loss": total, **losses}
 
     # -- evaluation --------------------------------------------------------------------
     @torch.no_grad()
