@@ -4,9 +4,10 @@ validation images, then scored once on the test images.
 For each number of steps K (--steps), eta (--eta) and step spacing (--spacing), the run's
 model draws n samples (the run's eval.fd_samples unless --n) from the noise seed its test
 used, in the same way (tasks.generative_eval.draw_for_scoring), so the row of the run's own
-K, model.eta and model.spacing reproduces the run's test_fd_ddim{K}. Each row gets the Frechet distance of
-those samples to the first n validation images and to the first n test images (our
-classifier's features, as the run's test_fd), and class accuracy for a conditional model.
+K, model.eta and model.spacing reproduces the run's test_fd_ddim{K}. Each row gets the
+Frechet distance of those samples to the first n validation images and to the first n test
+images (our classifier's features, as the run's test_fd), and class accuracy for a
+conditional model.
 Per K, the row with the lowest validation FD is the choice; its test FD divided by the run's
 test_fd (ancestral DDPM over every step, stored in the results store) is the ratio the
 recipe's target is about. Nothing here is trained; sampling is the whole cost.
