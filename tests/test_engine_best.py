@@ -128,8 +128,9 @@ def test_checkpoint_holds_the_tested_weights_and_the_last_ones(tmp_path) -> None
     assert torch.equal(state["modules"]["model"]["weight"], weights[1])  # what sample/explain load
     assert torch.equal(state["last_modules"]["model"]["weight"], weights[3])
     assert state["stopped_early"] is True
-    best = load_checkpoint(tmp_path / "best.pt")
+    best = state["best"]  # kept in the same atomic file as the training state
     assert (best["phase"], best["epoch"]) == (0, 2)
+    assert torch.equal(best["modules"]["model"]["weight"], weights[1])
 
 
 def test_extending_a_finished_run_goes_on_from_the_last_weights(tmp_path) -> None:
@@ -156,6 +157,15 @@ def test_resuming_an_early_stopped_run_with_more_epochs_trains_no_further(tmp_pa
     again, _ = _engine(_cfg(patience=2, epochs=9), tmp_path)
     final = again.fit(resume=True)
     assert len(again.history) == 4 and final["stopped_epoch"] == 4
+
+
+def test_resuming_with_another_train_best_is_refused(tmp_path) -> None:
+    """The checkpoint keeps the best weights of the metric it was trained with only."""
+    first, _ = _engine(_cfg(epochs=3, best=""), tmp_path)
+    first.fit()
+    again, _ = _engine(_cfg(epochs=5), tmp_path)
+    with pytest.raises(UserError, match=r"does not hold the weights of epoch 2.*start a new run"):
+        again.fit(resume=True)
 
 
 def test_a_metric_the_task_does_not_log_names_the_ones_it_does() -> None:

@@ -86,6 +86,7 @@ class Engine:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.best_metric = str(tcfg.get("best", "") or "")  # train.best: test the best epoch
         self.best_weights: dict[str, Any] | None = None  # that epoch's modules, on the CPU
+        self.best_epoch = 0  # the epoch (within the phase) best_weights are from
         self.last_weights: dict[str, Any] | None = None  # the last epoch's, once swapped
         self.stopped_early = False
         self.on_epoch_end = on_epoch_end
@@ -300,6 +301,12 @@ class Engine:
             # from which a finished run extended with --resume goes on training
             "last_modules": self.last_weights if phase_done else None,
             "stopped_early": self.stopped_early if phase_done else False,
+            # in the same file as the training state, so a kill can never leave them apart
+            "best": (
+                {"modules": self.best_weights, "phase": self.phase_index, "epoch": self.best_epoch}
+                if self.best_weights is not None
+                else None
+            ),
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
@@ -335,33 +342,31 @@ class Engine:
             out[n] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
         return out
 
-    @property
-    def best_path(self) -> Path | None:
-        return self.checkpoint_path.with_name("best.pt") if self.checkpoint_path else None
-
-    def _tracker(self, phase: int, rows: list[dict[str, Any]]) -> BestTracker | None:
+    def _tracker(
+        self, phase: int, rows: list[dict[str, Any]], state: dict[str, Any] | None
+    ) -> BestTracker | None:
         """The phase's tracker, rebuilt from the rows it logged so far (resume), and the best
-        weights so far read back from best.pt."""
-        self.best_weights, self.last_weights, self.stopped_early = None, None, False
+        weights so far from the checkpoint `state` being resumed."""
+        self.best_weights, self.best_epoch = None, 0
+        self.last_weights, self.stopped_early = None, False
         if not self.best_metric:
             return None
-        t = self.tcfg
-        tracker = BestTracker.from_rows(self.best_metric, t["best_mode"], t["patience"], rows)
+        mode, patience = self.tcfg.get("best_mode", "auto"), self.tcfg.get("patience", 0)
+        tracker = BestTracker.from_rows(self.best_metric, mode, patience, rows)
         if tracker.best_epoch:
-            path = self.best_path
-            saved = load_checkpoint(path, map_location="cpu") if path and path.exists() else {}
-            if (saved.get("phase"), saved.get("epoch")) != (phase, tracker.best_epoch):
+            best = (state or {}).get("best") or {}
+            if (best.get("phase"), best.get("epoch")) != (phase, tracker.best_epoch):
                 raise UserError(
-                    f"{path} does not hold epoch {tracker.best_epoch} of this run (train.best): "
-                    "start a new run instead of --resume"
+                    f"{self.checkpoint_path} does not hold the weights of epoch "
+                    f"{tracker.best_epoch}, the best by train.best = {self.best_metric!r} "
+                    "(was it trained with another train.best?): start a new run instead"
                 )
-            self.best_weights = saved["modules"]
+            self.best_weights, self.best_epoch = best["modules"], tracker.best_epoch
         return tracker
 
-    def _track(self, tracker: BestTracker | None, phase: int, row: dict[str, Any]) -> bool:
-        """Keep the epoch's weights if it is the best so far; True if the phase should stop.
-        best.pt is written before checkpoint.pt: a kill between the two redoes the epoch, which
-        a resumed run repeats exactly, so best.pt is then rewritten with the same weights."""
+    def _track(self, tracker: BestTracker | None, row: dict[str, Any]) -> bool:
+        """Keep the epoch's weights if it is the best so far (they go into the checkpoint
+        written next); True if the phase should stop."""
         if tracker is None:
             return False
         improved = tracker.update(self.epoch, row)
@@ -369,10 +374,7 @@ class Engine:
         if dist.world_size() > 1:  # every rank keeps and stops at rank 0's epochs
             decision = tuple(dist.broadcast_object(list(decision)))
         if decision[0]:
-            self.best_weights = self._weights()
-            if self.best_path is not None and dist.is_main_process():
-                best = {"modules": self.best_weights, "phase": phase, "epoch": self.epoch}
-                save_checkpoint(best, self.best_path)
+            self.best_weights, self.best_epoch = self._weights(), self.epoch
         return bool(decision[1])
 
     def _restore_best(self, tracker: BestTracker | None) -> dict[str, Any]:
@@ -382,7 +384,7 @@ class Engine:
         self.last_weights = self._weights()
         for name in self.task.module_names:
             self.task.module(name).load_state_dict(self.best_weights[name])
-        out: dict[str, Any] = {"best_epoch": tracker.best_epoch}
+        out: dict[str, Any] = {"best_epoch": self.best_epoch}
         if self.stopped_early:
             out["stopped_epoch"] = self.epoch
         return out
@@ -427,7 +429,7 @@ class Engine:
             if k == start_phase and self.on_setup is not None:
                 self.on_setup()
             mine = [r for r in self.history if r.get("phase", k) == k] if name else self.history
-            tracker = self._tracker(k, mine)
+            tracker = self._tracker(k, mine, state if k == start_phase else None)
             while self.epoch < epochs:
                 epoch = self.epoch + 1
                 row: dict[str, float] = {"epoch": len(self.history) + 1}
@@ -437,7 +439,7 @@ class Engine:
                 row.update(self._evaluate("val"))
                 self.epoch = epoch
                 self.history.append(row)
-                stop = self._track(tracker, k, row)
+                stop = self._track(tracker, row)
                 self._save()
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(int(row["epoch"]), row)
