@@ -92,7 +92,7 @@ class BestTracker:
         """Strictly better than the best so far (a NaN never is; anything beats no best)."""
         if math.isnan(value):
             return False
-        if self.best_epoch == 0 or math.isnan(self.best_value):
+        if self.best_epoch == 0:  # a NaN is never recorded, so best_value is a number here
             return True
         return value < self.best_value if self.mode == "min" else value > self.best_value
 
