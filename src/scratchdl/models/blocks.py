@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
+from scratchdl.nn.max_pool import MaxPool2x2
 
 # ----------------------------------------------------------------------------- by name
 
@@ -28,7 +29,10 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def pool2d(name: str, kernel_size: int = 2, stride: int = 2) -> nn.Module:
+def pool2d(name: str, kernel_size: int = 2, stride: int = 2, compiled: bool = False) -> nn.Module:
+    """`compiled`: 2x2 max pooling through scratchdl.nn.MaxPool2x2's compiled CPU loops."""
+    if name == "max" and compiled and kernel_size == stride == 2:
+        return MaxPool2x2()
     if name == "max":
         return nn.MaxPool2d(kernel_size, stride)
     if name == "avg":

@@ -9,6 +9,7 @@ from scratchdl.nn.attention import (
 from scratchdl.nn.bptt import clip_grad_norm, detach_state
 from scratchdl.nn.conv_transpose import ConvTranspose2d, bilinear_kernel, conv_transpose2d
 from scratchdl.nn.losses import label_smoothed_cross_entropy
+from scratchdl.nn.max_pool import MaxPool2x2, max_pool2x2
 from scratchdl.nn.multihead import KVCache, MultiHeadAttention
 from scratchdl.nn.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 from scratchdl.nn.recurrent import GRU, LSTM, RNN, make_recurrent
@@ -33,6 +34,7 @@ __all__ = [
     "DotProductAttention",
     "KVCache",
     "LearnedPositions",
+    "MaxPool2x2",
     "MultiHeadAttention",
     "PositionwiseFFN",
     "RotaryEmbedding",
@@ -48,5 +50,6 @@ __all__ = [
     "label_smoothed_cross_entropy",
     "make_recurrent",
     "masked_softmax",
+    "max_pool2x2",
     "scaled_dot_product_attention",
 ]
