@@ -3,8 +3,9 @@
 Runs `--batches` training batches of RECIPE through the engine (its real data, model and
 optimizer) and prints examples/s (tokens/s for language models) and the torch.profiler
 table of the operators that took the most time. With `--before-after` it also times the
-settings the engine used before its speed pass (optimizer.kernel=loop, torch's per-parameter
-loop; train.channels_last=false), alternately with the recipe as it is now, and prints both.
+settings the engine used before its speed passes (optimizer.kernel=loop, torch's
+per-parameter loop; train.channels_last=false; train.amp=none; model.compiled_pool=false
+where the model has it), alternately with the recipe as it is now, and prints both.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/profile_recipe.py lenet-fmnist \
         [--batches 50] [--before-after] [--set KEY=VALUE ...] [--rows 15]
@@ -21,7 +22,9 @@ from scratchdl.tasks import get_task
 from scratchdl.train.engine import Engine
 from scratchdl.train.task import RunInfo
 
-BEFORE = ["optimizer.kernel=loop", "train.channels_last=false"]
+BEFORE = ["optimizer.kernel=loop", "train.channels_last=false", "train.amp=none"]
+# the second speed pass (2026-12-02), where the recipe has the setting
+BEFORE_MODEL = ["model.compiled_pool=false"]
 
 
 def engine_for(recipe: str, sets: list[str], batches: int) -> Engine:
@@ -52,12 +55,14 @@ def main() -> int:
     now = engine_for(args.recipe, args.set, args.batches)
     unit = "tokens/s" if now.task.log_per_token else "examples/s"
     if args.before_after:
-        before = engine_for(args.recipe, [*args.set, *BEFORE], args.batches)
+        model_keys = now.task.cfg["model"]
+        old = BEFORE + [kv for kv in BEFORE_MODEL if kv.split("=")[0].split(".")[1] in model_keys]
+        before = engine_for(args.recipe, [*args.set, *old], args.batches)
         b, a = [], []
         for _ in range(args.repeats):
             b.append(speed(before))
             a.append(speed(now))
-        print(f"{args.recipe}: before ({', '.join(BEFORE)}) {statistics.median(b):,.0f} {unit}")
+        print(f"{args.recipe}: before ({', '.join(old)}) {statistics.median(b):,.0f} {unit}")
         print(f"{args.recipe}: now (the recipe as it is)  {statistics.median(a):,.0f} {unit}")
         print(f"ratio now / before: {statistics.median(a) / statistics.median(b):.2f}x")
     else:

@@ -16,7 +16,7 @@ from scratchdl.errors import UserError
 from scratchdl.recipes.defaults import DEFAULTS
 from scratchdl.scratch.schedules import make_schedule
 from scratchdl.train.batch import to_device
-from scratchdl.train.engine import Engine
+from scratchdl.train.engine import Engine, amp_mode
 from scratchdl.train.task import RunInfo, Task
 
 
@@ -142,6 +142,20 @@ def test_bf16_autocast_on_cpu_and_fp16_refused() -> None:
     assert set(engine.task.autocast_dtypes) == {torch.bfloat16}
     with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
         _fit(Regress, _cfg(amp="fp16"))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_auto_is_bf16_only_where_the_cpu_has_it(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: native, raising=False)
+    assert amp_mode("auto", torch.device("cpu")) == ("bf16" if native else "none")
+    cfg = deep_merge(_cfg(amp="auto"), {"data": {"dtype": "float32"}})
+    engine = _fit(Regress, cfg)
+    assert set(engine.task.autocast_dtypes) == ({torch.bfloat16} if native else {torch.float32})
+    with pytest.raises(UserError, match="amp must be one of none, bf16, fp16, auto, got 'bf61'"):
+        amp_mode("bf61", torch.device("cpu"))
 
 
 def test_settings_a_task_cannot_honour_are_rejected() -> None:

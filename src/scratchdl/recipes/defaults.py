@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
         "grad_clip": 0.0,  # max global gradient norm; 0 = off
         "accumulate": 1,  # optimizer step every this many batches (gradient accumulation)
         "limit_batches": 0,  # > 0: at most this many batches per epoch (smoke tests, GPU checks)
-        "amp": "none",  # none, bf16 (CUDA or CPU) or fp16 (CUDA, with grad scaling)
+        "amp": "none",  # none, bf16 (CUDA or CPU), fp16 (CUDA, grad scaling), auto (native bf16)
         "channels_last": False,  # NHWC memory format for conv nets (see benchmarks/bench_zoo.py)
         "device": "auto",  # auto, cpu, cuda, cuda:N
         "tensorboard": False,  # true: TensorBoard event files in RUN_DIR/tensorboard

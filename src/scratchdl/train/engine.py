@@ -46,14 +46,31 @@ StepsHook = Callable[[list[tuple[int, float]], dict[str, float]], None]
 SYNC_EVERY = 32
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes in bf16 natively (CPU: AVX512-BF16 or AMX; CUDA: Ampere+).
+
+    Elsewhere bf16 is emulated and autocast would slow training down instead of speeding it up.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch 2.x
+        return any(getattr(cpu, name, lambda: False)() for name in checks)
+    return False
+
+
 def amp_mode(value: Any, device: torch.device) -> str:
-    """train.amp as one of AMP_MODES on `device` (true = fp16 on CUDA, bf16 on CPU)."""
+    """train.amp as one of AMP_MODES on `device` (true = fp16 on CUDA, bf16 on CPU; "auto" =
+    bf16 where the device has native bf16, else none)."""
+    if value == "auto":
+        value = "bf16" if native_bf16(device) else "none"
     if value is True:
         value = "fp16" if device.type == "cuda" else "bf16"
     elif value is False:
         value = "none"
     if value not in AMP_MODES:
-        raise UserError(f"train.amp must be one of {', '.join(AMP_MODES)}, got {value!r}")
+        raise UserError(f"train.amp must be one of {', '.join(AMP_MODES)}, auto, got {value!r}")
     if value == "fp16" and device.type != "cuda":
         raise UserError("train.amp=fp16 needs a CUDA GPU; on CPU use train.amp=bf16")
     return value
