@@ -33,6 +33,7 @@ def test_model_options_are_filled_in_and_settable() -> None:
         "activation": "sigmoid",
         "pool": "avg",
         "init": "default",
+        "compiled_pool": True,
     }
 
 
