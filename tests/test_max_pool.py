@@ -91,6 +91,13 @@ def test_without_a_compiler_it_runs_the_same_loops_eagerly(
     assert torch.equal(ours, twin) and torch.equal(ours_x.grad, twin_x.grad)
 
 
+def test_a_second_derivative_is_refused_not_wrong() -> None:
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    (g,) = torch.autograd.grad(compiled_max_pool2x2(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        g.sum().backward()
+
+
 def test_too_small_input_fails_as_torch_does() -> None:
     with pytest.raises(RuntimeError):
         MaxPool2x2()(torch.randn(1, 1, 1, 5))

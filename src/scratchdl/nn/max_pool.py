@@ -24,6 +24,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class _MaxPool2x2(torch.autograd.Function):
         return y
 
     @staticmethod
+    @once_differentiable  # a second derivative through the compiled loop is refused, not wrong
     def backward(ctx, grad: Tensor) -> Tensor:
         x, y = ctx.saved_tensors
         return _run("backward", x, y, grad)
