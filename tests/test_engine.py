@@ -163,6 +163,7 @@ def test_settings_a_task_cannot_honour_are_rejected() -> None:
         _fit(Regress, _cfg(channels_last=True))
     with pytest.raises(UserError, match="amp must be 'none'"):
         _fit(HandWritten, _cfg(amp="bf16"))
+    assert _fit(HandWritten, _cfg(amp="auto")).amp == "none"  # auto: AMP only where it can run
     with pytest.raises(UserError, match="accumulate must be an integer >= 1"):
         _fit(Regress, _cfg(accumulate=0))
 

@@ -3,7 +3,8 @@
 conv5x5(6, pad 2) -> act -> pool -> conv5x5(16) -> act -> pool -> 120 -> 84 -> classes.
 The book uses sigmoid, average pooling and Xavier init; `activation`, `pool` and `init`
 choose otherwise. `compiled_pool` runs max pooling through scratchdl.nn.MaxPool2x2 (same
-function, ~5x faster on the CPU for these few channels).
+function; for the first pooling's 6 channels 3.7x faster in bf16 and 1.5x in fp32, forward
+and backward, on this project's CPU: benchmarks/bench_pool.py).
 """
 
 from torch import nn

@@ -95,6 +95,8 @@ class Engine:
         self.tcfg = tcfg
         self.device = resolve_device(tcfg["device"])
         self.amp = amp_mode(tcfg.get("amp", "none"), self.device)
+        if not task.supports_amp:  # "auto" asks for AMP only where it can run
+            self.amp = "none"
         self.channels_last = bool(tcfg.get("channels_last", False))
         self.grad_clip = float(tcfg.get("grad_clip", 0.0))
         self.accumulate = int(tcfg.get("accumulate", 1))
@@ -498,7 +500,7 @@ class Engine:
 def check_capabilities(task: type[Task], tcfg: dict[str, Any]) -> None:
     """train.* settings a task cannot honour are rejected, never ignored."""
     amp = tcfg.get("amp", "none")
-    if amp not in ("none", False) and not task.supports_amp:
+    if amp not in ("none", False, "auto") and not task.supports_amp:
         raise UserError(f"task {task.name!r} trains without autograd: train.amp must be 'none'")
     if tcfg.get("channels_last") and not task.supports_channels_last:
         raise UserError(
