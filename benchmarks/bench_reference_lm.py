@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def main() -> int:
     p.add_argument("--profile", action="store_true", help="print our step's profiler table")
     args = p.parse_args()
     cfg = load_recipe("gru-austen", [*BOOK, f"train.limit_batches={args.batches}"])
-    task = get_task(cfg["task"])(cfg, RunInfo(run_dir=Path(".")))
+    run_dir = Path(tempfile.mkdtemp())  # what a task writes (vocab.json) goes there, not to cwd
+    task = get_task(cfg["task"])(cfg, RunInfo(run_dir=run_dir))
     engine = Engine(task, show_progress=False)
     task.setup()
     engine._prepare_modules()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def reference_epoch(model, loader, optimizer, batches: int) -> float:
 def engine_for(batches: int) -> Engine:
     cfg = load_recipe("lenet-fmnist")
     cfg["train"].update(epochs=1, limit_batches=batches, device="cpu")
-    task = get_task(cfg["task"])(cfg, RunInfo(run_dir=Path(".")))
+    run_dir = Path(tempfile.mkdtemp())  # what a task writes (vocab.json) goes there, not to cwd
+    task = get_task(cfg["task"])(cfg, RunInfo(run_dir=run_dir))
     engine = Engine(task, show_progress=False)
     task.setup()
     engine._prepare_modules()

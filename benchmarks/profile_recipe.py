@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 from pathlib import Path
 
 from scratchdl.recipes import load_recipe
@@ -29,7 +30,8 @@ BEFORE_MODEL = ["model.compiled_pool=false"]
 
 def engine_for(recipe: str, sets: list[str], batches: int) -> Engine:
     cfg = load_recipe(recipe, [*sets, "train.epochs=1", f"train.limit_batches={batches}"])
-    task = get_task(cfg["task"])(cfg, RunInfo(run_dir=Path(".")))
+    run_dir = Path(tempfile.mkdtemp())  # what a task writes (vocab.json) goes there, not to cwd
+    task = get_task(cfg["task"])(cfg, RunInfo(run_dir=run_dir))
     engine = Engine(task, show_progress=False)
     task.setup()
     engine._prepare_modules()
