@@ -51,8 +51,8 @@ def native_bf16(device: torch.device) -> bool:
 
     Elsewhere bf16 is emulated and autocast would slow training down instead of speeding it up.
     """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # by default torch also says yes where it only emulates bf16
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
         cpu = torch.cpu
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch 2.x
