@@ -56,6 +56,41 @@ def test_config_errors_are_one_line(tiny):
         load_recipe("yolo-shapes", ["model.name=resnet18"])
 
 
+def test_holdout_carves_validation_out_of_train(tiny, tmp_path):
+    """data.holdout=N: the last N training images are the validation split; the set's own
+    validation and test splits are not loaded, so tuning never sees them."""
+    import torch
+
+    from scratchdl.tasks.detection import Detect
+    from scratchdl.train.task import RunInfo
+
+    whole = Detect(load_recipe("tinyssd-bananas", ["data.dataset=tiny-det"]), RunInfo(tmp_path))
+    whole.setup()
+    cfg = load_recipe("tinyssd-bananas", ["data.dataset=tiny-det", "data.holdout=4"])
+    Detect.check_config(cfg)
+    task = Detect(cfg, RunInfo(tmp_path))
+    task.setup()
+    assert sorted(task.splits) == ["train", "val"]
+    (x, t), (vx, vt) = task.splits["train"], task.splits["val"]
+    assert len(t) == 20
+    all_x, all_t = whole.splits["train"]
+    assert len(x) == 20 and len(vx) == 4
+    assert torch.equal(x, all_x[:20]) and torch.equal(vx, all_x[20:])
+    assert all(torch.equal(a, b) for a, b in zip(vt, all_t[20:], strict=True))
+
+
+@pytest.mark.parametrize("value", [-1, 24, 2.5, True])
+def test_bad_holdout_is_one_line_before_a_run_exists(tiny, tmp_path, value):
+    # a float or a bool is refused by the recipe's types, the rest by the task's range check
+    typed = value in (2.5, True)
+    match = r"expected a int" if typed else r"data\.holdout: expected .* 0 to 23 \(tiny-det"
+    with pytest.raises(UserError, match=match):
+        run_recipe(load_recipe("tinyssd-bananas", ["data.dataset=tiny-det",
+                                                   f"data.holdout={value}"]),
+                   out=tmp_path / "never", quiet=True)
+    assert not (tmp_path / "never").exists()
+
+
 @pytest.mark.parametrize("row, message", [
     ([0, 0, 20, 5, 10, 30], "xmax < xmin"),
     ([0, 0, np.nan, 5, 20, 30], "NaN"),

@@ -31,11 +31,14 @@ def _pair(shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool, ties:
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("shape", [(4, 6, 28, 28), (3, 16, 10, 10), (2, 3, 7, 9), (1, 1, 2, 2)])
 @pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("relu", [False, True])
 def test_equals_torch_max_pool_with_gradients(
-    shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool, ties: bool
+    shape: tuple[int, ...], dtype: torch.dtype, channels_last: bool, ties: bool, relu: bool
 ) -> None:
     ours_x, twin_x = _pair(shape, dtype, channels_last, ties)
-    ours, twin = compiled_max_pool2x2(ours_x), nn.MaxPool2d(2, 2)(twin_x)
+    ours, twin = compiled_max_pool2x2(ours_x, relu), nn.MaxPool2d(2, 2)(twin_x)
+    if relu:  # twin: nn.ReLU after the pooling (ties' windows of exact 0 included)
+        twin = F.relu(twin)
     assert torch.equal(ours, twin)
     grad = torch.randn_like(twin)
     ours.backward(grad)
@@ -48,7 +51,7 @@ def test_equals_torch_max_pool_with_gradients(
 
 def test_atens_kernel_where_it_is_vectorized(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    monkeypatch.setattr(max_pool, "compiled_max_pool2x2", lambda x: calls.append(x) or x)
+    monkeypatch.setattr(max_pool, "compiled_max_pool2x2", lambda x, relu: calls.append(x) or x)
     x16 = torch.randn(2, 16, 8, 8)
     MaxPool2x2()(x16.contiguous(memory_format=torch.channels_last))  # ATen
     MaxPool2x2(compiled=False)(x16)  # ATen
@@ -71,7 +74,20 @@ def test_no_grad_and_eval_give_the_twin_output() -> None:
     x = torch.randn(5, 6, 12, 12).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         assert torch.equal(MaxPool2x2()(x), F.max_pool2d(x, 2, 2))
+        assert torch.equal(MaxPool2x2(relu=True)(x), F.relu(F.max_pool2d(x, 2, 2)))
     assert torch.equal(MaxPool2x2(compiled=False)(x), F.max_pool2d(x, 2, 2))
+    x16 = torch.randn(2, 16, 8, 8).contiguous(memory_format=torch.channels_last)  # ATen's
+    for compiled in (True, False):
+        assert torch.equal(MaxPool2x2(compiled, relu=True)(x16), F.relu(F.max_pool2d(x16, 2, 2)))
+
+
+def test_relu_gives_nothing_to_a_window_whose_maximum_is_zero_or_nan() -> None:
+    x = torch.tensor([[[[0.0, -1.0, float("nan"), 1.0], [-2.0, 0.0, 3.0, 0.5]]]],
+                     requires_grad=True)
+    y = compiled_max_pool2x2(x, relu=True)
+    assert y[0, 0, 0, 0] == 0 and y[0, 0, 0, 1].isnan()
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad, torch.zeros_like(x))  # as relu's backward: grad where y > 0
 
 
 def test_without_a_compiler_it_runs_the_same_loops_eagerly(
@@ -109,7 +125,8 @@ def test_lenet_with_compiled_pool_is_the_same_network() -> None:
     plain = build_model("lenet", **kwargs)
     torch.manual_seed(0)
     fast = build_model("lenet", **kwargs, compiled_pool=True)
-    assert sum(isinstance(m, MaxPool2x2) for m in fast.modules()) == 2
+    pools = [m for m in fast.modules() if isinstance(m, MaxPool2x2)]
+    assert len(pools) == 2 and all(p.relu for p in pools)  # ReLU fused into both
     assert plain.state_dict().keys() == fast.state_dict().keys()  # checkpoints interchange
     x = torch.randn(8, 1, 28, 28)
     plain(x).square().sum().backward()

@@ -12,6 +12,9 @@ maximum of each window and routes the gradient there, in one more loop.
 `benchmarks/bench_pool.py` measures both against ATen's kernel. With 16 or more channels
 in channels-last ATen's kernel is vectorized and faster, so MaxPool2x2 uses it there.
 
+`relu=True` computes relu(max_pool(x)) in the same two loops (LeNet's ReLU follows its
+pooling): the separate ReLU's forward and backward passes over the pooled map go away.
+
 Off the CPU, or where inductor cannot compile (it needs a C++ compiler), it falls back to
 `F.max_pool2d`, which computes the same thing.
 """
@@ -38,6 +41,18 @@ def max_pool2x2_forward(x: Tensor) -> Tensor:
     """x (N, C, 2H, 2W) -> (N, C, H, W), the max of each 2x2 window."""
     a, b, c, d = _windows(x)
     return torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
+
+
+def max_pool2x2_relu_forward(x: Tensor) -> Tensor:
+    """relu(max_pool2x2_forward(x)) in one pass."""
+    return torch.relu(max_pool2x2_forward(x))
+
+
+def max_pool2x2_relu_backward(x: Tensor, y: Tensor, grad: Tensor) -> Tensor:
+    """The gradient of max_pool2x2_relu_forward (output y): ReLU passes it where y > 0
+    (torch's rule, so nothing at 0 or NaN), and there y is also the window's maximum."""
+    zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
+    return max_pool2x2_backward(x, y, torch.where(y > 0, grad, zero))
 
 
 def _interleave(p: Tensor, q: Tensor) -> Tensor:
@@ -70,7 +85,12 @@ def _layout(x: Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-_EAGER = {"forward": max_pool2x2_forward, "backward": max_pool2x2_backward}
+_EAGER = {
+    "forward": max_pool2x2_forward,
+    "backward": max_pool2x2_backward,
+    "forward_relu": max_pool2x2_relu_forward,
+    "backward_relu": max_pool2x2_relu_backward,
+}
 _compiled: dict[str, Callable[..., Tensor]] = {}
 _compile_failed = False
 
@@ -93,46 +113,52 @@ def _run(name: str, *args: Tensor) -> Tensor:
 
 class _MaxPool2x2(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, relu: bool) -> Tensor:
         x = x.detach()
-        y = _run("forward", x)
+        ctx.suffix = "_relu" if relu else ""
+        y = _run("forward" + ctx.suffix, x)
         ctx.save_for_backward(x, y)
         return y
 
     @staticmethod
     @once_differentiable  # a second derivative through the compiled loop is refused, not wrong
-    def backward(ctx, grad: Tensor) -> Tensor:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         x, y = ctx.saved_tensors
-        return _run("backward", x, y, grad)
+        return _run("backward" + ctx.suffix, x, y, grad), None
 
 
-def max_pool2x2(x: Tensor, compiled: bool = True) -> Tensor:
+def max_pool2x2(x: Tensor, compiled: bool = True, relu: bool = False) -> Tensor:
     """F.max_pool2d(x, 2, 2) for (N, C, H, W) x, through the compiled loops where they are
     faster: on the CPU, unless x is channels-last with 16 or more channels (ATen's kernel
-    is vectorized over channels: 0.27 against our 0.53 ms at LeNet's 16, bench_pool.py)."""
+    is vectorized over channels: 0.27 against our 0.53 ms at LeNet's 16, bench_pool.py).
+    `relu`: relu(F.max_pool2d(x, 2, 2)), fused into the loops."""
     many_channels = x.dim() == 4 and x.shape[1] >= 16 and _layout(x) == torch.channels_last
     if not compiled or x.device.type != "cpu" or many_channels:
-        return F.max_pool2d(x, 2, 2)
-    return compiled_max_pool2x2(x)
+        y = F.max_pool2d(x, 2, 2)
+        return F.relu(y) if relu else y
+    return compiled_max_pool2x2(x, relu)
 
 
-def compiled_max_pool2x2(x: Tensor) -> Tensor:
-    """F.max_pool2d(x, 2, 2) through the compiled loops, whatever the layout and device."""
+def compiled_max_pool2x2(x: Tensor, relu: bool = False) -> Tensor:
+    """F.max_pool2d(x, 2, 2) (then relu, if asked) through the compiled loops, whatever the
+    layout and device."""
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     if x.dim() != 4 or h == 0 or w == 0:
-        return F.max_pool2d(x, 2, 2)  # its own error for a too-small or wrong-rank input
-    return _MaxPool2x2.apply(x[..., :h, :w])  # an odd last row/column is dropped, as ATen's
+        y = F.max_pool2d(x, 2, 2)  # its own error for a too-small or wrong-rank input
+        return F.relu(y) if relu else y
+    return _MaxPool2x2.apply(x[..., :h, :w], relu)  # an odd last row/col is dropped, as ATen's
 
 
 class MaxPool2x2(nn.Module):
-    """`nn.MaxPool2d(2, 2)` with compiled CPU loops (`compiled=False`: ATen's kernel)."""
+    """`nn.MaxPool2d(2, 2)` with compiled CPU loops (`compiled=False`: ATen's kernel);
+    `relu=True`: `nn.ReLU()` after it, fused into the same loops."""
 
-    def __init__(self, compiled: bool = True) -> None:
+    def __init__(self, compiled: bool = True, relu: bool = False) -> None:
         super().__init__()
-        self.compiled = compiled
+        self.compiled, self.relu = compiled, relu
 
     def forward(self, x: Tensor) -> Tensor:
-        return max_pool2x2(x, self.compiled)
+        return max_pool2x2(x, self.compiled, self.relu)
 
     def extra_repr(self) -> str:
-        return f"compiled={self.compiled}"
+        return f"compiled={self.compiled}, relu={self.relu}"

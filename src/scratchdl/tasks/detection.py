@@ -37,6 +37,9 @@ DATA: dict[str, Any] = {
     "batch_size": 32,
     "eval_batch_size": 64,
     "hflip": 0.0,  # probability of a horizontal flip of a training image and its boxes
+    # > 0: the last `holdout` training images become the validation (and final) split and the
+    # set's own validation split is not loaded: hyperparameters are chosen without seeing it
+    "holdout": 0,
 }
 DETECT: dict[str, Any] = {
     "nms_threshold": 0.5,
@@ -70,6 +73,14 @@ class Detect(Task):
                 f"data.dataset: the detect task needs a detection set (bananas, shapes), got "
                 f"{spec.name!r}"
             )
+        holdout, n_train = cfg["data"]["holdout"], spec.splits["train"][0]
+        if not isinstance(holdout, int) or isinstance(holdout, bool) or not (
+            0 <= holdout < n_train
+        ):
+            raise UserError(
+                f"data.holdout: expected a whole number of training images from 0 to "
+                f"{n_train - 1} ({spec.name} has {n_train}), got {holdout!r}"
+            )
         size = cfg["data"]["image_size"]
         if not isinstance(size, int) or size < 0 or size % 32:
             raise UserError(f"data.image_size: expected 0 or a multiple of 32, got {size!r}")
@@ -82,6 +93,10 @@ class Detect(Task):
             name: _split_tensors(split, len(self.classes), f"{data['dataset']} {name}")
             for name, split in arrays.splits.items()
         }
+        if data["holdout"]:  # tuning: train on the rest, never look at the real val/test
+            x, t = self.splits["train"]
+            n = len(x) - data["holdout"]
+            self.splits = {"train": (x[:n], t[:n]), "val": (x[n:], t[n:])}
         native = self.splits["train"][0].shape[-1]
         self.size = data["image_size"] or native
         self.scale = self.size / native
