@@ -58,7 +58,7 @@ def test_config_errors_are_one_line(tiny):
 
 def test_holdout_carves_validation_out_of_train(tiny, tmp_path):
     """data.holdout=N: the last N training images are the validation split; the set's own
-    validation and test splits are not loaded, so tuning never sees them."""
+    validation and test splits are dropped, so tuning never sees them."""
     import torch
 
     from scratchdl.tasks.detection import Detect

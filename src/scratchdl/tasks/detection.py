@@ -38,7 +38,7 @@ DATA: dict[str, Any] = {
     "eval_batch_size": 64,
     "hflip": 0.0,  # probability of a horizontal flip of a training image and its boxes
     # > 0: the last `holdout` training images become the validation (and final) split and the
-    # set's own validation split is not loaded: hyperparameters are chosen without seeing it
+    # set's own validation and test splits are dropped: hyperparameters chosen without them
     "holdout": 0,
 }
 DETECT: dict[str, Any] = {
