@@ -73,10 +73,9 @@ class Detect(Task):
                 f"data.dataset: the detect task needs a detection set (bananas, shapes), got "
                 f"{spec.name!r}"
             )
+        # its type (int, not bool or float) is checked with the recipe; the range needs the set
         holdout, n_train = cfg["data"]["holdout"], spec.splits["train"][0]
-        if not isinstance(holdout, int) or isinstance(holdout, bool) or not (
-            0 <= holdout < n_train
-        ):
+        if not 0 <= holdout < n_train:
             raise UserError(
                 f"data.holdout: expected a whole number of training images from 0 to "
                 f"{n_train - 1} ({spec.name} has {n_train}), got {holdout!r}"
