@@ -58,7 +58,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from transformers import BertModel
 
-    from scratchdl.models.bert_weights import load_minilm, minilm_dir
+    from scratchdl.models.text.bert_weights import load_minilm, minilm_dir
 
     device = torch.device(args.device)
     ours, wp = load_minilm(dropout=0.0, use_sdpa=args.attn == "sdpa")

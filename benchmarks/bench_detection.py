@@ -21,7 +21,7 @@ import time
 import torch
 from torchvision import ops
 
-from scratchdl.vision.detection import (
+from scratchdl.ops import (
     box_iou,
     encode_offsets,
     multibox_prior,

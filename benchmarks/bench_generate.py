@@ -3,7 +3,7 @@
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_generate.py [--tokens 200 --beam 4]
 A small character LSTM LM (embedding -> nn.LSTM -> linear, random weights) generates
 --tokens tokens after a --prefix-token prefix, greedily and by beam search, through
-scratchdl.text.lm.generate. "cached" feeds one token per step and carries (h, c); "recompute"
+scratchdl.text.decoding. "cached" feeds one token per step and carries (h, c); "recompute"
 reruns the LSTM over the whole history every step (recompute_step). Prints tokens/s of each
 (best of --repeats) and the ratio cached / recompute (above 1: the cache is faster).
 Both paths must produce the same tokens; the script checks it. On CPU, torch's oneDNN LSTM
@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from scratchdl.text.lm.generate import beam_search, generate, recompute_step
+from scratchdl.text.decoding import beam_search, generate, recompute_step
 
 
 class CharLSTM(nn.Module):

@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from scratchdl.models.resize import build_for_data
+from scratchdl.models._resize import build_for_data
 from scratchdl.recipes import load_recipe
 from scratchdl.train.optim import build_optimizer
 

@@ -149,3 +149,16 @@ def dumps_toml(cfg: Config) -> str:
 
     emit(cfg, "")
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def format_value(value: Any) -> str:
+    """A resolved config value as a short label: [64, 32] -> '[64,32]', 0.001 -> '0.001'."""
+    if isinstance(value, list):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

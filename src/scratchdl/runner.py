@@ -24,12 +24,12 @@ from typing import Any
 
 from scratchdl.config import Config, dumps_toml
 from scratchdl.errors import UserError
-from scratchdl.preflight import preflight
+from scratchdl.plots.curves import plot_curves
+from scratchdl.recipes.check import preflight
 from scratchdl.store import RunStore, one_line, runs_root
 from scratchdl.tasks import get_task
 from scratchdl.train import distributed as dist
 from scratchdl.train.engine import Engine
-from scratchdl.train.plots import plot_curves
 from scratchdl.train.task import RunInfo
 from scratchdl.train.tensorboard import TensorBoardLog
 

@@ -199,7 +199,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 def cmd_models_show(args: argparse.Namespace) -> int:
     from scratchdl.config import apply_overrides
     from scratchdl.models import build_model, model_options
-    from scratchdl.models.summary import format_summary, layer_summary
+    from scratchdl.models._summary import format_summary, layer_summary
 
     options = apply_overrides(
         {"model": model_options(args.name)}, [f"model.{s}" for s in args.set or []]

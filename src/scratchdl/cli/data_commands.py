@@ -52,7 +52,7 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     from scratchdl.data import get_dataset
     from scratchdl.data.detection import ProceduralDetection
     from scratchdl.data.segmentation import ProceduralSegmentation
-    from scratchdl.vision.detection_plots import box_grid
+    from scratchdl.plots.detection import box_grid
 
     spec = get_dataset(args.name)
     if not isinstance(spec, ProceduralDetection):
@@ -116,7 +116,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _show_masks(spec, args: argparse.Namespace) -> int:  # noqa: ANN001 (a ProceduralSegmentation)
-    from scratchdl.vision.segmentation_plots import mask_grid
+    from scratchdl.plots.segmentation import mask_grid
 
     data = spec.load_segmentation()
     if args.split not in data.splits:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from scratchdl.errors import UserError
-    from scratchdl.tasks.generative import draw_samples, load_generator
-    from scratchdl.vision.grids import save_grid
+    from scratchdl.plots.grids import save_grid
+    from scratchdl.tasks.generative.generative import draw_samples, load_generator
 
     out = Path(args.out)
     if out.suffix not in (".png", ".pdf"):

@@ -4,7 +4,7 @@ Both take a model that maps inputs x to class scores; the loss is the summed cro
 of the true labels (or of `target` with targeted=True). Use them on PixelModel(model, mean,
 std) so that epsilon, step size and bounds are in pixel units [0, 1].
 
-Twins (tests/test_explain_attacks.py): captum.robust FGSM and PGD built with
+Twins (tests/explain/test_attacks.py): captum.robust FGSM and PGD built with
 loss_func=CrossEntropyLoss(reduction="none") give the same tensors. As captum, a gradient
 entry with |g| <= 1e-6 counts as zero (that pixel does not move), and the L2 variant steps
 by the gradient's sign and projects onto the L2 ball (`l2_step="sign"`); the default L2 step

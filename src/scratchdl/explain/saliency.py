@@ -3,7 +3,7 @@ Smilkov et al. 2017; integrated gradients, Sundararajan et al. 2017).
 
 All take a model (images -> class scores), a batch x [N, C, H, W] and a target class (one int
 or one per image) and return attributions of x's shape. Twins: captum.attr Saliency,
-NoiseTunnel(Saliency) and IntegratedGradients (tests/test_explain_saliency.py).
+NoiseTunnel(Saliency) and IntegratedGradients (tests/explain/test_saliency.py).
 """
 
 from __future__ import annotations

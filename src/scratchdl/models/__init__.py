@@ -1,12 +1,16 @@
-"""Model registry. Importing this package imports every model file in it, and each file
-registers its models with `@register_model(name, kind)`: add a file, get a model. Image
-classifiers, text models (language.py), hand-written models (scratch.py) and the pretrained
-EfficientNet (pretrained.py) share the one registry, each entry tagged with its kind."""
+"""Every architecture of scratchdl, in one registry (timm's layout).
+
+Importing this package imports every model file below it, and each file registers its own
+models with `@register_model(name, kind)` beside the class: add a file, get a model. Image
+classifiers sit here; text/, detection/, segmentation/, generative/ and scratch/ (the
+hand-written, autograd-free nets) hold the other families. Files and folders whose name
+starts with "_" are machinery (_registry, _blocks, _summary, _resize, _safetensors), not
+models."""
 
 import importlib
 import pkgutil
 
-from scratchdl.models.registry import (
+from scratchdl.models._registry import (
     KINDS,
     build_model,
     get_entry,
@@ -16,10 +20,9 @@ from scratchdl.models.registry import (
     register_model,
 )
 
-_NOT_MODELS = {"registry", "blocks", "summary", "resize"}  # helpers, no models
-for _info in pkgutil.iter_modules(__path__):
-    if _info.name not in _NOT_MODELS and not _info.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_info.name}")
+for _info in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+    if not any(part.startswith("_") for part in _info.name.split(".")):
+        importlib.import_module(_info.name)
 
 __all__ = [
     "KINDS",

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import check_fits, init_weights, scaled
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import check_fits, init_weights, scaled
+from scratchdl.models._registry import register_model
 
 # conv channels, first conv padding, pooled size before the classifier
 LAYOUTS = {

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import activation as make_activation
-from scratchdl.models.blocks import check_fits, init_weights, pool2d
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import activation as make_activation
+from scratchdl.models._blocks import check_fits, init_weights, pool2d
+from scratchdl.models._registry import register_model
 from scratchdl.scratch.layers.norm import check_momentum
 
 

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import check_options, scaled, stem_conv, torchvision_init
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import check_options, scaled, stem_conv, torchvision_init
+from scratchdl.models._registry import register_model
 
 
 def bn_relu_conv(in_channels: int, out_channels: int, kernel_size: int, n: str = "") -> list:

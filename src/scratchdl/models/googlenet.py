@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import init_weights, scaled
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import init_weights, scaled
+from scratchdl.models._registry import register_model
 
 # Per Inception block: (1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool projection).
 STAGE3 = [(64, (96, 128), (16, 32), 32), (128, (128, 192), (32, 96), 64)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
 from scratchdl.nn.attention import masked_softmax
 
 

@@ -9,9 +9,9 @@ and backward, on this project's CPU: benchmarks/bench_pool.py), with a ReLU fuse
 
 from torch import nn
 
-from scratchdl.models.blocks import activation as make_activation
-from scratchdl.models.blocks import init_weights, pool2d
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import activation as make_activation
+from scratchdl.models._blocks import init_weights, pool2d
+from scratchdl.models._registry import register_model
 from scratchdl.nn import MaxPool2x2
 
 MONOTONE = ("relu", "sigmoid", "tanh", "leaky_relu", "elu")  # non-decreasing: commute with max

@@ -2,8 +2,8 @@
 
 from torch import nn
 
-from scratchdl.models.blocks import activation as make_activation
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import activation as make_activation
+from scratchdl.models._registry import register_model
 
 
 @register_model("mlp")

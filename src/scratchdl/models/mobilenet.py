@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scratchdl.models.blocks import check_options, conv_bn_act, make_divisible
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import check_options, conv_bn_act, make_divisible
+from scratchdl.models._registry import register_model
 
 # MobileNet v1 body after the stem: (output channels, stride) per depthwise separable block
 V1_BLOCKS = (

@@ -12,8 +12,8 @@ this way on Fashion-MNIST (0.67 accuracy). False drops that one ReLU.
 
 from torch import nn
 
-from scratchdl.models.blocks import check_fits, init_weights, scaled
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import check_fits, init_weights, scaled
+from scratchdl.models._registry import register_model
 
 
 def nin_block(

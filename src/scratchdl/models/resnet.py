@@ -22,14 +22,14 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import (
+from scratchdl.models._blocks import (
     SqueezeExcite,
     check_options,
     scaled,
     stem_conv,
     torchvision_init,
 )
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from torch import nn
 
 from scratchdl.errors import UserError
-from scratchdl.models.blocks import check_options, scaled
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import check_options, scaled
+from scratchdl.models._registry import register_model
 from scratchdl.models.resnet import Bottleneck, ResNet, check_layers, resnet
 
 

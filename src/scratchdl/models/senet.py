@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from scratchdl.models.blocks import SqueezeExcite
-from scratchdl.models.registry import register_model
+from scratchdl.models._blocks import SqueezeExcite
+from scratchdl.models._registry import register_model
 from scratchdl.models.resnet import resnet
 
 __all__ = ["SqueezeExcite", "se_resnet18", "se_resnet50"]

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
 
 
 @register_model("softmax")

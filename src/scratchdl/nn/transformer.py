@@ -7,7 +7,7 @@ residual path clean, which trains deep stacks without warm-up tricks. Parameter 
 maths follow torch's layers, so `load_from_torch(layer)` copies their weights in.
 
 Decoding a token at a time: pass the cache from `new_cache()` and feed only the new tokens;
-outputs equal the full recomputation (tests/test_transformer.py checks it at every step).
+outputs equal the full recomputation (tests/nn/test_transformer.py checks it at every step).
 """
 
 from __future__ import annotations

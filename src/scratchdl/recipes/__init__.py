@@ -12,7 +12,7 @@ from typing import Any
 
 from scratchdl.config import Config, apply_overrides, deep_merge, load_toml
 from scratchdl.errors import UserError
-from scratchdl.preflight import check_ranges, check_types
+from scratchdl.recipes.check import check_ranges, check_types
 from scratchdl.recipes.defaults import DEFAULTS
 
 RECIPE_DIR = Path(__file__).parent

@@ -24,7 +24,6 @@ from scratchdl.scratch.distances import (
     _check_labels,
     _check_pair,
     iter_distance_blocks,
-    pairwise_distances,
 )
 from scratchdl.scratch.layers._common import check_tensor
 
@@ -117,41 +116,6 @@ def knn_predict(
     return majority_vote(train_labels[idx], num_classes, tie)
 
 
-class KNearestNeighbor:
-    """The course's classifier: `train` memorizes, `predict` votes among the k nearest."""
-
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.x_train: torch.Tensor | None = None
-        self.y_train: torch.Tensor | None = None
-
-    def train(self, x: torch.Tensor, y: torch.Tensor) -> KNearestNeighbor:
-        """Store (M, D) training points and their (M,) integer labels."""
-        check_tensor(x, "KNearestNeighbor.train", "x")
-        if x.ndim != 2:
-            raise UserError(f"expected 2-D (M, D) training points, got shape {tuple(x.shape)}")
-        _check_labels(x, y)
-        self.x_train, self.y_train = x, y
-        return self
-
-    def _trained(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.x_train is None or self.y_train is None:
-            raise UserError("KNearestNeighbor.predict called before train(x, y); train first")
-        return self.x_train, self.y_train
-
-    def compute_distances(
-        self, x: torch.Tensor, metric: str = "l2", form: str = "no_loop"
-    ) -> torch.Tensor:
-        """(N, D) -> (N, M) distances to the stored training points."""
-        return pairwise_distances(x, self._trained()[0], metric, form)
-
-    def predict(
-        self, x: torch.Tensor, k: int = 1, metric: str = "l2", tie: str = "nearest"
-    ) -> torch.Tensor:
-        """(N, D) -> (N,) predicted labels, memory-bounded by `self.max_bytes`; `tie` as in
-        `majority_vote`."""
-        x_train, y_train = self._trained()
-        return knn_predict(x, x_train, y_train, k, metric, self.max_bytes, tie=tie)
 
 
 # ----------------------------------------------------------------------------- cross-validation

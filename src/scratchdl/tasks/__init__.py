@@ -1,7 +1,9 @@
 """Task registry: a recipe's `task` key names a Task class (scratchdl.train.task.Task).
 
-Every module in this package is imported on first lookup (no hand-kept list): a new task is
-one new file here with a class decorated by @register_task("name").
+Every module below this package is imported on first lookup (no hand-kept list): a new task
+is one new file in its domain's folder (vision/, text/, generative/, classic/) with a class
+decorated by @register_task("name"). Modules whose name starts with "_" are helpers of the
+tasks beside them, not tasks.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 def _load_all() -> None:
     global _LOADED
     if not _LOADED:
-        for info in pkgutil.iter_modules(__path__, prefix=f"{__name__}."):
-            importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                importlib.import_module(info.name)
         _LOADED = True
 
 

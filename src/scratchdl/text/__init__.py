@@ -1,5 +1,4 @@
-"""Sequences: corpora, cleaning, tokenizers, vocabulary, batches, statistics, language models,
-translation, BLEU and decoding.
+"""Sequences: corpora, cleaning, tokenizers, vocabulary, batches, embeddings and decoding.
 
     from scratchdl.text import Vocab, clean_text, load_corpus, sequential_batches, split_corpus
     from scratchdl.text import tokenize
@@ -10,18 +9,19 @@ translation, BLEU and decoding.
         break  # X, Y: [32, 35] token ids, Y shifted one step ahead of X
 
 Where things live:
-  corpora/      the corpora and their readers (austen, shakespeare, time_machine, base: cache
-                and checks; sword and translation: the parallel Bible; movie_reviews: sentence
-                polarity), load_corpus, split_corpus
-  tokens/       cleaning and tokenization, Vocab, training batches, corpus statistics
-  lm/           language models (rnnlm: RNNLM and ClozeLM; ngram), decoding (generate), the LM
-                tasks' data (data) and held-out scoring and samples (evaluate)
-  translation/  the encoder-decoder model (seq2seq)
-  metrics/      BLEU
-The recipe tasks that train these live in scratchdl.tasks.
+  corpora/         the corpora and their readers (austen, shakespeare, time_machine, base: cache
+                   and checks; sword and translation: the parallel Bible; movie_reviews: sentence
+                   polarity; brown: tagged words), load_corpus, split_corpus
+  tokens/          cleaning and tokenization (tokenizer), Vocab, BPE, WordPiece, training
+                   batches, corpus counts
+  embeddings/      word vectors (ours or GloVe), word2vec's sampling, the analogy report
+  decoding         greedy, sampled and beam decoding for any autoregressive step function
+  lm_data, sentiment_data, bert_inputs, bert_pairs: what the text tasks feed their models
+The models are in scratchdl.models.text, BLEU in scratchdl.metrics.bleu, and the recipe tasks
+that train them in scratchdl.tasks.text.
 
 Names below are loaded on first use, so importing scratchdl.text costs nothing until one is
-needed (stats pulls in matplotlib, corpora the data layer).
+needed (corpora pull in the data layer).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from __future__ import annotations
 import importlib
 
 # Imported now: light, and the two most used names.
-from scratchdl.text.tokens.tokenize import clean_text as clean_text
-from scratchdl.text.tokens.tokenize import tokenize as tokenize
+from scratchdl.text.tokens.tokenizer import clean_text as clean_text
+from scratchdl.text.tokens.tokenizer import tokenize as tokenize
 
 _EXPORTS = {
     "Vocab": "tokens.vocab",
@@ -40,17 +40,10 @@ _EXPORTS = {
     "read_text_file": "corpora.base",
     "random_batches": "tokens.batches",
     "sequential_batches": "tokens.batches",
-    "ngram_counts": "tokens.stats",
-    "zipf_exponent": "tokens.stats",
-    "zipf_plot": "tokens.stats",
-    "NGramLM": "lm.ngram",
-    "RNNLM": "lm.rnnlm",
-    "ClozeLM": "lm.rnnlm",
-    "generate": "lm.generate",
-    "beam_search": "lm.generate",
-    "sentence_bleu": "metrics.bleu",
-    "corpus_bleu": "metrics.bleu",
-    "Seq2Seq": "translation.seq2seq",
+    "ngram_counts": "tokens.counts",
+    "zipf_exponent": "tokens.counts",
+    "generate": "decoding",
+    "beam_search": "decoding",
     "load_translation": "corpora.translation",
     "load_movie_reviews": "corpora.movie_reviews",
 }

@@ -4,7 +4,7 @@ A task builds its data and modules, says how to train on one batch and how to ev
 engine (scratchdl.train.engine) owns the loop: device placement, AMP, clipping, accumulation,
 the non-finite check, schedules, progress, logging, checkpoints, exact resume and DDP.
 
-A new task in full (see scratchdl.tasks.classify for a real one)::
+A new task in full (see scratchdl.tasks.vision.classify for a real one)::
 
     @register_task("regress")
     class Regress(Task):
@@ -63,7 +63,7 @@ class Task:
     defaults: ClassVar[dict[str, Any]] = {}
     # Attributes holding nn.Modules: moved to the device, DDP-wrapped, checkpointed.
     module_names: ClassVar[tuple[str, ...]] = ("model",)
-    # The registry kinds (scratchdl.models.registry.KINDS) whose models [model].name may be.
+    # The registry kinds (scratchdl.models._registry.KINDS) whose models [model].name may be.
     model_kinds: ClassVar[tuple[str, ...]] = ("image-classifier",)
     # True: training_step steps the optimizers itself (engine.backward / engine.step, or a
     # hand-written update); the engine still steps schedules, logs and checkpoints.

@@ -52,13 +52,13 @@ class TensorBoardLog:
 
     def add_figures(self) -> int:
         """Every PNG of the run directory as an image; how many."""
-        import matplotlib.image as mpimg
+        from torchvision.io import ImageReadMode, read_image
 
         figures = sorted(p for p in self.run_dir.rglob("*.png") if SUBDIR not in p.parts)
         for path in figures:
-            image = mpimg.imread(path)[..., :3]  # RGBA -> RGB, floats in [0, 1]
+            image = read_image(str(path), ImageReadMode.RGB)  # uint8 [3, H, W]
             tag = "figures/" + str(path.relative_to(self.run_dir).with_suffix(""))
-            self.writer.add_image(tag, image, 0, dataformats="HWC")
+            self.writer.add_image(tag, image, 0, dataformats="CHW")
         return len(figures)
 
     def close(self) -> None:

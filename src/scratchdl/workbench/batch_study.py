@@ -18,11 +18,11 @@ from typing import Any
 
 from scratchdl.config import Config
 from scratchdl.errors import UserError
+from scratchdl.metrics.stats import format_mean_std, mean_std
+from scratchdl.plots.batch_size import study_chart
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
-from scratchdl.workbench.charts import STYLE, plt, save
 from scratchdl.workbench.jobs import run_all
-from scratchdl.workbench.stats import format_mean_std, mean_std
 
 SETTINGS = ("fixed lr", "linear scaling + warm-up")
 
@@ -162,24 +162,3 @@ def format_table(rows: list[dict[str, Any]], metric: str, recipe: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def study_chart(rows: list[dict[str, Any]], metric: str, recipe: str, stem: Path) -> list[Path]:
-    """Metric against batch size (log2 axis), one line per setting, error bars = std."""
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        for name, marker in zip(SETTINGS, "os", strict=True):
-            mine = [r for r in rows if r["setting"] == name]
-            ax.errorbar(
-                [r["batch_size"] for r in mine],
-                [r["mean"] for r in mine],
-                yerr=[r["std"] for r in mine],
-                marker=marker,
-                capsize=3,
-                label=name,
-            )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.set_title(f"{recipe}: batch size and the linear scaling rule")
-        ax.legend()
-        fig.tight_layout()
-        return save(fig, stem)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchdl.errors import UserError
-from scratchdl.text.metrics.bootstrap import paired_bootstrap
+from scratchdl.metrics.bootstrap import paired_bootstrap
 
 COLUMNS = ("greedy", "beam")
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from scratchdl.errors import UserError
+from scratchdl.metrics.stats import format_mean_std, mean_std, paired_t_test
+from scratchdl.plots.charts import bar_chart
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
-from scratchdl.workbench.charts import bar_chart
 from scratchdl.workbench.jobs import ensure_run, find_completed, run_all  # noqa: F401
-from scratchdl.workbench.stats import format_mean_std, mean_std, paired_t_test
 
 
 def compare(

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from scratchdl.errors import UserError
-from scratchdl.tasks.restore import load_trained_model
+from scratchdl.tasks._restore import load_trained_model
 
 
 @torch.no_grad()

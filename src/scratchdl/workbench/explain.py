@@ -32,9 +32,9 @@ from scratchdl.explain import (
 )
 from scratchdl.explain.attacks import ATTACKS, attack, check_epsilon
 from scratchdl.explain.gradcam import find_layer, last_conv, layer_names
+from scratchdl.plots import explain as figs
 from scratchdl.store import runs_root
-from scratchdl.tasks.restore import load_trained_model
-from scratchdl.workbench import explain_figures as figs
+from scratchdl.tasks._restore import load_trained_model
 
 METHODS = (
     "saliency",

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from scratchdl.errors import UserError
+from scratchdl.plots.radar import pretty, radar_chart, severity_chart
 from scratchdl.store import runs_root
-from scratchdl.tasks.restore import load_trained_model
+from scratchdl.tasks._restore import load_trained_model
 from scratchdl.train.device import resolve_device
 from scratchdl.train.rundir import load_run_config
 from scratchdl.workbench import robust_attacks as RA
 from scratchdl.workbench.corruptions import CORRUPTIONS, SEVERITY_LEVELS, get_corruption
-from scratchdl.workbench.radar import pretty, radar_chart, severity_chart
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 

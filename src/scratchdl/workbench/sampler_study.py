@@ -70,9 +70,13 @@ def sampler_study(
 ) -> dict[str, Any]:
     """Score every (K, eta, spacing) on val and test; rows, the choice per K and the table."""
     from scratchdl.data import load_splits
-    from scratchdl.scratch.frechet import feature_stats, frechet_distance
-    from scratchdl.tasks.generative import load_generator
-    from scratchdl.tasks.generative_eval import FeatureClassifier, draw_for_scoring, find_classifier
+    from scratchdl.metrics.frechet import feature_stats, frechet_distance
+    from scratchdl.tasks.generative._eval import (
+        FeatureClassifier,
+        draw_for_scoring,
+        find_classifier,
+    )
+    from scratchdl.tasks.generative.generative import load_generator
 
     run_dir = Path(run_dir)
     model, cfg = load_generator(run_dir)

@@ -33,11 +33,11 @@ from typing import Any
 
 from scratchdl.config import Config, get_dotted
 from scratchdl.errors import UserError
+from scratchdl.plots.search import search_chart
 from scratchdl.recipes import load_recipe
 from scratchdl.store import RunStore, lower_is_better, runs_root
 from scratchdl.workbench.ablate import format_value, split_values
 from scratchdl.workbench.jobs import run_all
-from scratchdl.workbench.search_chart import search_chart
 
 METHODS = ("grid", "random", "halving")
 KINDS = ("loguniform", "uniform", "int", "choice")

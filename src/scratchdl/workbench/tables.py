@@ -18,8 +18,8 @@ from typing import Any
 
 from scratchdl.config import Config, flatten
 from scratchdl.errors import UserError
+from scratchdl.metrics.stats import format_mean_std
 from scratchdl.store import canonical, differing_keys, lower_is_better
-from scratchdl.workbench.stats import format_mean_std
 
 FORMATS = ("md", "latex", "csv")
 

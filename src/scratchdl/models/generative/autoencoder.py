@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scratchdl.models.generative.nets import conv_features, decoder
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
+from scratchdl.models.generative._nets import conv_features, decoder
 
 
 class Autoencoder(nn.Module):

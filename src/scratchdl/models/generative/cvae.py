@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from scratchdl.models._registry import register_model
 from scratchdl.models.generative.vae import VAE, VAE_OPTIONS
-from scratchdl.models.registry import register_model
 
 
 class CVAE(VAE):

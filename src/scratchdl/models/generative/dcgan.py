@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from scratchdl.errors import UserError
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
 
 GEN_LOSSES = ("non-saturating", "minimax")
 

@@ -9,7 +9,7 @@ Ancestral (DDPM) step: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(al
 DDIM step from t to an earlier s (any subsequence of steps):
   x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z,
   sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s);
-eta = 1 over every step is the DDPM step (tests/test_pixelcnn_diffusion_pieces.py), eta = 0
+eta = 1 over every step is the DDPM step (tests/models/test_pixelcnn_diffusion.py), eta = 0
 is deterministic. The K steps are spaced evenly over 0..T-1 ("uniform") or as squares
 ("quadratic", the DDIM paper's choice for CIFAR-10: more steps near the data, where the
 linear schedule's noise is small and detail is decided). With `clip` (default, as Ho et al.
@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from scratchdl.errors import UserError
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
 
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
 
 
 def causal_mask(out_ch: int, in_ch: int, k: int, mask_type: str, data_channels: int = 1):

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scratchdl.models.generative.nets import conv_features, decoder, encoder
-from scratchdl.models.registry import register_model
+from scratchdl.models._registry import register_model
+from scratchdl.models.generative._nets import conv_features, decoder, encoder
 
 VAE_OPTIONS: dict[str, Any] = {"latent_dim": 50, "hidden": 200, "arch": "mlp"}
 LOG_2PI = math.log(2 * math.pi)

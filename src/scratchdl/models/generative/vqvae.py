@@ -30,8 +30,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from scratchdl.errors import UserError
+from scratchdl.models._registry import register_model
 from scratchdl.models.generative.pixelcnn import MaskedConv2d, ResidualBlock
-from scratchdl.models.registry import register_model
 
 PRIORS = ("none", "pixelcnn")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scratchdl.text.embeddings.sampling import analogy_queries
 from scratchdl.text.embeddings.vectors import WordVectors
-from scratchdl.text.embeddings.word2vec import analogy_queries
 
 NEIGHBOUR_WORDS = (
     "king", "love", "sister", "happy", "house", "letter", "money", "death", "horse",

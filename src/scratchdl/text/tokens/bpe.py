@@ -18,7 +18,7 @@ current count). A merge replaces every non-overlapping occurrence, left to right
 Tie-breaking (which matters for equality with a twin): among pairs of equal count the one with
 the smallest (id of left, id of right) is merged, where the ids are the alphabet sorted by code
 point, then the merged symbols in order of creation. This is Hugging Face `tokenizers`'
-BpeTrainer's order, so with the same words it learns the same merges (tests/test_bpe.py) under:
+BpeTrainer's order, so with the same words it learns the same merges (tests/text/test_bpe.py) under:
 `models.BPE()`, `pre_tokenizers.WhitespaceSplit()`, `BpeTrainer(vocab_size=V, min_frequency=F,
 special_tokens=[], show_progress=False)` (no limit_alphabet, no initial_alphabet, no
 end_of_word_suffix), trained on the words with EOW already appended ("unto▁").

@@ -32,7 +32,7 @@ def _flatten(tokens: Iterable[str] | Iterable[Sequence[str]]) -> list[str]:
     if bad is not None:
         raise UserError(
             f"Vocab: expected str tokens (or lists of them), got {type(bad).__name__} {bad!r}; "
-            "tokenize the text first (scratchdl.text.tokens.tokenize)"
+            "tokenize the text first (scratchdl.text.tokens.tokenizer)"
         )
     return items
 

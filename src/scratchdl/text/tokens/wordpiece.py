@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from scratchdl.errors import UserError
-from scratchdl.text.tokens.tokenize import check_str
+from scratchdl.text.tokens.tokenizer import check_str
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
