@@ -18,7 +18,7 @@ from torch import nn
 from scratchdl.errors import UserError
 from scratchdl.models import build_model
 from scratchdl.models._summary import layer_summary
-from scratchdl.models.bn_lenet import BatchNorm
+from scratchdl.nn.batch_norm import AutogradBatchNorm
 
 IMAGENET = {"in_channels": 3, "num_classes": 1000, "image_size": (224, 224)}
 VGG16 = {"arch": [2, 2, 3, 3, 3]}
@@ -198,7 +198,7 @@ def test_scratch_batchnorm_equals_torch_in_train_and_eval(shape, momentum, eps) 
     c = shape[1]
     # torch momentum > 0.5 is only reachable in the course's convention (1 - momentum)
     course = {"momentum": 1 - momentum, "course_momentum": True} if momentum > 0.5 else {}
-    ours = BatchNorm(c, eps=eps, **({"momentum": momentum} | course)).double()
+    ours = AutogradBatchNorm(c, eps=eps, **({"momentum": momentum} | course)).double()
     theirs = (nn.BatchNorm1d if len(shape) == 2 else nn.BatchNorm2d)(
         c, eps=eps, momentum=momentum
     ).double()
@@ -232,10 +232,10 @@ def test_scratch_batchnorm_momentum_convention() -> None:
     """A course momentum (0.9 = weight on the old average) is refused in torch's convention and
     converted with course_momentum=True: one step from running_mean 0 moves it by 0.1 * mean."""
     with pytest.raises(UserError, match="course_momentum=True"):
-        BatchNorm(2, momentum=0.9)
+        AutogradBatchNorm(2, momentum=0.9)
     with pytest.raises(UserError, match=r"momentum in \[0, 1\]"):
-        BatchNorm(2, momentum=1.5, course_momentum=True)
-    bn = BatchNorm(2, momentum=0.9, course_momentum=True).double()
+        AutogradBatchNorm(2, momentum=1.5, course_momentum=True)
+    bn = AutogradBatchNorm(2, momentum=0.9, course_momentum=True).double()
     x = torch.tensor([[1.0, 2.0], [3.0, 6.0]], dtype=torch.float64)
     bn(x)
     torch.testing.assert_close(bn.running_mean, torch.tensor([0.2, 0.4], dtype=torch.float64))
@@ -244,7 +244,7 @@ def test_scratch_batchnorm_momentum_convention() -> None:
 
 
 def test_scratch_batchnorm_rejects_bad_input() -> None:
-    bn = BatchNorm(4)
+    bn = AutogradBatchNorm(4)
     with pytest.raises(UserError):
         bn(torch.randn(1, 4))  # one value per channel: no variance (torch raises too)
     with pytest.raises(UserError):
@@ -261,7 +261,7 @@ def test_bn_lenet_scratch_and_torch_norms_agree() -> None:
         ).double()
 
     scratch, concise = build("scratch"), build("torch")
-    assert sum(isinstance(m, BatchNorm) for m in scratch.modules()) == 4
+    assert sum(isinstance(m, AutogradBatchNorm) for m in scratch.modules()) == 4
     assert count(scratch) == count(concise) == 44_878
     x = torch.randn(6, 1, 28, 28, dtype=torch.float64)
     for model in (scratch, concise):

@@ -11,7 +11,7 @@ import torch
 from scratchdl.errors import UserError
 from scratchdl.models import build_model
 from scratchdl.models.text.seq2seq import (
-    beam_search,
+    beam_translate,
     greedy_decode,
     select_state,
     teacher_forcing_input,
@@ -86,9 +86,9 @@ def test_wide_beam_finds_the_most_probable_sequence(name):
         score = lp[0, torch.arange(len(ids)), tgt[0]].sum().item()
         if score > best[1]:
             best = ([i for i in ids if i != EOS], score)
-    hyp = beam_search(model, src, src_len, BOS, EOS, beam_size=7 * 7 * 7)[0]
+    hyp = beam_translate(model, src, src_len, BOS, EOS, beam_size=7 * 7 * 7)[0]
     assert hyp.tokens == best[0] and hyp.log_prob == pytest.approx(best[1], abs=1e-4)
-    assert [h.tokens for h in beam_search(model, src, src_len, BOS, EOS, 1)] == greedy_decode(
+    assert [h.tokens for h in beam_translate(model, src, src_len, BOS, EOS, 1)] == greedy_decode(
         model, src, src_len, BOS, EOS
     )
 

@@ -9,11 +9,11 @@ from torch import nn
 
 from scratchdl.errors import UserError
 from scratchdl.models.scratch import FullyConnectedNet, TwoLayerNet
+from scratchdl.models.scratch.knn import KNearestNeighbor
+from scratchdl.models.scratch.linear import Softmax
 from scratchdl.scratch import distances, knn
 from scratchdl.scratch.gradcheck import numeric_gradient, rel_error
 from scratchdl.scratch.layers import Affine, BatchNorm, ReLU, SpatialBatchNorm, softmax_loss
-from scratchdl.models.scratch.knn import KNearestNeighbor
-from scratchdl.models.scratch.linear import Softmax
 from scratchdl.scratch.linear import penalty, softmax_loss_vectorized, svm_loss_naive
 from scratchdl.scratch.optim import SGD, DictOptimizer
 from scratchdl.scratch.regularize import elastic_net_penalty

@@ -18,7 +18,7 @@ from scratchdl.scratch.optim import (
     AdamW,
     DictOptimizer,
     RMSprop,
-    build_optimizer,
+    scratch_optimizer,
 )
 
 ATOL = 1e-10
@@ -299,27 +299,27 @@ def test_float32_and_batch_of_one_shapes():
 
 def test_build_optimizer_names():
     params = [torch.zeros(2, requires_grad=True)]
-    assert type(build_optimizer("sgd", params)) is SGD
-    mom = build_optimizer("momentum", params, lr=0.1)
+    assert type(scratch_optimizer("sgd", params)) is SGD
+    mom = scratch_optimizer("momentum", params, lr=0.1)
     assert mom.defaults["momentum"] == 0.9 and not mom.defaults["nesterov"]
-    nes = build_optimizer("nesterov", params, momentum=0.5)
+    nes = scratch_optimizer("nesterov", params, momentum=0.5)
     assert nes.defaults["nesterov"] and nes.defaults["momentum"] == 0.5
-    assert type(build_optimizer("adagrad", params)) is Adagrad
-    assert type(build_optimizer("rmsprop", params)) is RMSprop
-    assert type(build_optimizer("adam", params)) is Adam
-    assert type(build_optimizer("adamw", params)) is AdamW
-    assert type(build_optimizer("adam", torch.nn.Linear(2, 2))) is Adam
-    dict_opt = build_optimizer("adam", {"W": torch.zeros(2, 2)}, lr=0.1)
+    assert type(scratch_optimizer("adagrad", params)) is Adagrad
+    assert type(scratch_optimizer("rmsprop", params)) is RMSprop
+    assert type(scratch_optimizer("adam", params)) is Adam
+    assert type(scratch_optimizer("adamw", params)) is AdamW
+    assert type(scratch_optimizer("adam", torch.nn.Linear(2, 2))) is Adam
+    dict_opt = scratch_optimizer("adam", {"W": torch.zeros(2, 2)}, lr=0.1)
     assert isinstance(dict_opt, DictOptimizer) and isinstance(dict_opt.optimizer, Adam)
 
 
 def test_build_optimizer_unknown_name_suggests():
     with pytest.raises(UserError, match="adam"):
-        build_optimizer("adma", [torch.zeros(1, requires_grad=True)])
+        scratch_optimizer("adma", [torch.zeros(1, requires_grad=True)])
     with pytest.raises(UserError, match="unknown optimizer"):
-        build_optimizer("lbfgs-xyz", [torch.zeros(1, requires_grad=True)])
+        scratch_optimizer("lbfgs-xyz", [torch.zeros(1, requires_grad=True)])
     with pytest.raises(UserError, match="hyperparameters"):
-        build_optimizer("sgd", [torch.zeros(1, requires_grad=True)], lr=0.1, betas=(0.9, 0.9))
+        scratch_optimizer("sgd", [torch.zeros(1, requires_grad=True)], lr=0.1, betas=(0.9, 0.9))
 
 
 @pytest.mark.parametrize(

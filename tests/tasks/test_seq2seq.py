@@ -16,7 +16,7 @@ from scratchdl.errors import UserError
 from scratchdl.models.text.seq2seq import (
     Seq2Seq,
     Seq2SeqEncoder,
-    beam_search,
+    beam_translate,
     greedy_decode,
     masked_cross_entropy,
     teacher_forcing_input,
@@ -168,7 +168,8 @@ def test_wide_beam_finds_the_best_sequence_by_enumeration(alpha: float) -> None:
             log_p = sequence_log_prob(model, src, src_len, seq, bos)
             scored.append((log_p / len(seq) ** alpha, seq, log_p))
         best_score, best_seq, best_log_p = max(scored)
-        hyp = beam_search(model, src, src_len, bos, eos, beam_size=vocab**max_len, alpha=alpha)[0]
+        width = vocab**max_len
+        hyp = beam_translate(model, src, src_len, bos, eos, beam_size=width, alpha=alpha)[0]
         assert hyp.tokens == [t for t in best_seq if t != eos]
         assert hyp.score == pytest.approx(best_score, abs=1e-10)
         assert hyp.log_prob == pytest.approx(best_log_p, abs=1e-10)
@@ -182,14 +183,14 @@ def test_beam_of_one_is_greedy_and_batching_changes_nothing() -> None:
     gen = torch.Generator().manual_seed(3)
     src, src_len = random_batch(gen, 12, 6, vocab)
     greedy = greedy_decode(model, src, src_len, bos, eos)
-    beam1 = beam_search(model, src, src_len, bos, eos, beam_size=1)
+    beam1 = beam_translate(model, src, src_len, bos, eos, beam_size=1)
     assert [h.tokens for h in beam1] == greedy
     assert len({len(g) for g in greedy}) > 1  # both early <eos> and longer outputs occur
-    beam3 = beam_search(model, src, src_len, bos, eos, beam_size=3, alpha=0.75)
+    beam3 = beam_translate(model, src, src_len, bos, eos, beam_size=3, alpha=0.75)
     for b in range(12):  # each sentence alone, without padding
         alone = (src[b : b + 1, : src_len[b]], src_len[b : b + 1])
         assert greedy_decode(model, *alone, bos, eos) == [greedy[b]]
-        one = beam_search(model, *alone, bos, eos, beam_size=3, alpha=0.75)[0]
+        one = beam_translate(model, *alone, bos, eos, beam_size=3, alpha=0.75)[0]
         assert one.tokens == beam3[b].tokens
         assert one.score == pytest.approx(beam3[b].score, abs=1e-10)
 
@@ -200,7 +201,7 @@ def test_scratch_impl_decodes_like_torch_impl() -> None:
     b.load_state_dict(a.state_dict())
     src, src_len = torch.tensor([[3, 4, 5], [6, 2, 0]]), torch.tensor([3, 2])
     assert greedy_decode(a, src, src_len, 1, 2) == greedy_decode(b, src, src_len, 1, 2)
-    ha, hb = beam_search(a, src, src_len, 1, 2, 3), beam_search(b, src, src_len, 1, 2, 3)
+    ha, hb = beam_translate(a, src, src_len, 1, 2, 3), beam_translate(b, src, src_len, 1, 2, 3)
     assert [h.tokens for h in ha] == [h.tokens for h in hb]
 
 
@@ -209,7 +210,7 @@ def test_bad_decoding_input_is_a_user_error() -> None:
     src, src_len = torch.tensor([[3, 4]]), torch.tensor([2])
     for bad in (0, -1, 1.5, True):
         with pytest.raises(UserError, match="beam_size"):
-            beam_search(model, src, src_len, 1, 2, bad)
+            beam_translate(model, src, src_len, 1, 2, bad)
     with pytest.raises(UserError, match="max_len"):
         greedy_decode(model, src, src_len, 1, 2, max_len=0)
     vocab = Vocab([["a", "b"]], reserved=["<pad>", "<bos>", "<eos>"])

@@ -23,6 +23,7 @@ from scratchdl.data import get_dataset
 from scratchdl.data.cache import data_home
 from scratchdl.data.debian import debian_root
 from scratchdl.errors import UserError
+from scratchdl.plots.zipf import zipf_plot
 from scratchdl.text import corpora
 from scratchdl.text.corpora import (
     austen,
@@ -33,7 +34,6 @@ from scratchdl.text.corpora import (
     split_corpus,
     time_machine,
 )
-from scratchdl.plots.zipf import zipf_plot
 from scratchdl.text.tokens.counts import ngram_counts, zipf_exponent
 from scratchdl.text.tokens.tokenizer import clean_text, tokenize
 
@@ -587,7 +587,7 @@ def test_zipf_plot_writes_png_and_pdf(tmp_path):
     written = zipf_plot(mapping, tmp_path / "mapping")
     assert [p.name for p in written] == ["mapping.png", "mapping.pdf"]
     # one Counter is one curve, its n read from the keys
-    from scratchdl.text.tokens.counts import _as_curves
+    from scratchdl.plots.zipf import _as_curves
 
     assert list(_as_curves(ngram_counts(tokens, 2), ns=(1, 2, 3))) == [2]
     assert list(_as_curves(tokens, ns=(1, 3))) == [1, 3]

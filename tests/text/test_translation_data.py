@@ -19,7 +19,7 @@ from scratchdl.text.corpora.translation import (
     parse_tatoeba,
     preprocess,
     split_groups,
-    tokenize,
+    tokenize_sentence,
     truncate_pad,
 )
 from scratchdl.text.tokens.vocab import Vocab
@@ -29,14 +29,22 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "fra-eng-sample.txt"
 
 def test_preprocess_splits_punctuation_and_lowercases() -> None:
     assert preprocess("Go, now!") == "go , now !"
-    assert tokenize("¿Qué   pasa?\u00a0¡Nada!") == ["¿", "qué", "pasa", "?", "¡", "nada", "!"]
+    expected = ["¿", "qué", "pasa", "?", "¡", "nada", "!"]
+    assert tokenize_sentence("¿Qué   pasa?\u00a0¡Nada!") == expected
     # inner apostrophes stay in the word, typographic ones become plain
-    assert tokenize("Don\u2019t go, fish's end.") == ["don't", "go", ",", "fish's", "end", "."]
-    assert tokenize("J'ai gagné !") == ["j'ai", "gagné", "!"]
+    assert tokenize_sentence("Don\u2019t go, fish's end.") == [
+        "don't",
+        "go",
+        ",",
+        "fish's",
+        "end",
+        ".",
+    ]
+    assert tokenize_sentence("J'ai gagné !") == ["j'ai", "gagné", "!"]
     # NFC: a decomposed é equals the composed one
-    assert tokenize("cafe\u0301") == tokenize("caf\u00e9") == ["café"]
-    assert tokenize("beth-azmaveth") == ["beth", "-", "azmaveth"]
-    assert tokenize("") == [] and preprocess("   ") == ""
+    assert tokenize_sentence("cafe\u0301") == tokenize_sentence("caf\u00e9") == ["café"]
+    assert tokenize_sentence("beth-azmaveth") == ["beth", "-", "azmaveth"]
+    assert tokenize_sentence("") == [] and preprocess("   ") == ""
 
 
 @pytest.mark.parametrize(
@@ -171,13 +179,19 @@ def test_load_translation_bpe_units_learned_on_train_only() -> None:
 
     pairs = synthetic_pairs()
     data = load_translation(
-        max_tokens=8, pairs=pairs, val_fraction=0.1, test_fraction=0.2, tokenizer="bpe",
-        bpe_vocab=60, min_freq=1,
+        max_tokens=8,
+        pairs=pairs,
+        val_fraction=0.1,
+        test_fraction=0.2,
+        tokenizer="bpe",
+        bpe_vocab=60,
+        min_freq=1,
     )
     assert data.src_bpe is not None and data.tgt_bpe is not None
     # the split is of all chapters, then each side's BPE is learned on the training words
-    everything = load_translation(max_tokens=50, pairs=pairs, val_fraction=0.1,
-                                  test_fraction=0.2, min_freq=1)
+    everything = load_translation(
+        max_tokens=50, pairs=pairs, val_fraction=0.1, test_fraction=0.2, min_freq=1
+    )
     train_words = [w for t in everything.train.tgt_tokens for w in t]
     assert data.tgt_bpe.merges == BPE.learn(train_words, 60).merges
     for split in (data.train, data.val, data.test):
@@ -187,8 +201,7 @@ def test_load_translation_bpe_units_learned_on_train_only() -> None:
         for units, words in zip(split.tgt_units, split.tgt_tokens, strict=True):
             assert data.words(units) == words and data.tgt_bpe.encode(words) == units
     # units longer than words: fewer pairs pass the same max_tokens than with words
-    word_data = load_translation(max_tokens=8, pairs=pairs, val_fraction=0.1,
-                                 test_fraction=0.2)
+    word_data = load_translation(max_tokens=8, pairs=pairs, val_fraction=0.1, test_fraction=0.2)
     assert len(data.train) < len(word_data.train)
     assert word_data.src_bpe is None and word_data.words(["a", "b"]) == ["a", "b"]
     with pytest.raises(UserError, match="data.tokenizer"):

@@ -185,10 +185,12 @@ def test_a_metric_the_task_does_not_log_names_the_ones_it_does() -> None:
     ],
 )
 def test_bad_settings_are_refused_before_a_run(train: dict, message: str) -> None:
-    tcfg = {**DEFAULTS["train"], **train}
+    train_cfg = {**DEFAULTS["train"], **train}
     with pytest.raises(UserError, match=message):
-        check_capabilities(Scripted, tcfg)
-    check_capabilities(Scripted, {**tcfg, "best": "val_mse", "best_mode": "min", "patience": 1})
+        check_capabilities(Scripted, train_cfg)
+    check_capabilities(
+        Scripted, {**train_cfg, "best": "val_mse", "best_mode": "min", "patience": 1}
+    )
 
 
 def test_best_mode_reads_the_metric_name() -> None:

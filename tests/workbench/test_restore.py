@@ -16,7 +16,7 @@ from scratchdl.recipes import load_recipe
 from scratchdl.runner import run_recipe
 from scratchdl.tasks._restore import image_classifier_tasks, load_trained_model
 from scratchdl.workbench.ensemble import ensemble
-from scratchdl.workbench.figures import confusion_matrix, curves_overlay
+from scratchdl.workbench.figures import curves_overlay, run_confusion_matrix
 from scratchdl.workbench.robust import robust
 from tests.conftest import TINY_RECIPE, run_cli
 from tests.tasks.test_transfer import RECIPE, TINY
@@ -47,7 +47,7 @@ def test_transfer_run_reloads_with_its_test_accuracy(runs) -> None:
         pred = torch.cat([model(data.test.x[i : i + 128]).argmax(1) for i in range(0, 360, 128)])
     acc = (pred == data.test.y).double().mean().item()
     assert acc == pytest.approx(summary["final"]["test_accuracy"], abs=1e-12)
-    counts, classes = confusion_matrix(run_dir, batch_size=128)
+    counts, classes = run_confusion_matrix(run_dir, batch_size=128)
     assert counts.sum() == 360 and counts.diag().sum().item() / 360 == pytest.approx(acc)
     assert len(classes) == 10
 

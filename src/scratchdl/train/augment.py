@@ -18,10 +18,10 @@ from scratchdl.errors import UserError
 from scratchdl.scratch.augment import ColorJitter, Compose, RandomHorizontalFlip, RandomResizedCrop
 from scratchdl.scratch.regularize import cutout
 
-Batch = Callable[[torch.Tensor], torch.Tensor]
+BatchTransform = Callable[[torch.Tensor], torch.Tensor]  # images in, augmented images out
 
 
-def build_augment(cfg: dict[str, Any], info: DatasetInfo) -> Batch | None:
+def build_augment(cfg: dict[str, Any], info: DatasetInfo) -> BatchTransform | None:
     """A batch -> batch function, or None when every augmentation is off.
 
     `cfg` is the recipe's [augment] table (keys and defaults: scratchdl.recipes.defaults).

@@ -49,9 +49,9 @@ def best_mode(metric: str, mode: str = "auto") -> str:
     )
 
 
-def check_best_config(tcfg: dict[str, Any]) -> None:
+def check_best_config(train_cfg: dict[str, Any]) -> None:
     """train.best, train.best_mode and train.patience make sense together (before a run)."""
-    metric, patience = tcfg.get("best", ""), tcfg.get("patience", 0)
+    metric, patience = train_cfg.get("best", ""), train_cfg.get("patience", 0)
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
         raise UserError(f"train.patience must be an integer >= 0 (0 = off), got {patience!r}")
     if not metric:
@@ -66,7 +66,7 @@ def check_best_config(tcfg: dict[str, Any]) -> None:
             f"train.best = {metric!r}: expected a validation metric of the epoch rows, "
             "e.g. val_loss or val_accuracy (the test split never chooses an epoch)"
         )
-    best_mode(metric, tcfg.get("best_mode", "auto"))
+    best_mode(metric, train_cfg.get("best_mode", "auto"))
 
 
 class BestTracker:

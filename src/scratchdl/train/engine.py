@@ -90,20 +90,20 @@ class Engine:
         on_setup: Callable[[], None] | None = None,
         show_progress: bool = True,
     ) -> None:
-        tcfg = task.cfg["train"]
+        train_cfg = task.cfg["train"]
         self.task = task
-        self.tcfg = tcfg
-        self.device = resolve_device(tcfg["device"])
-        self.amp = amp_mode(tcfg.get("amp", "none"), self.device)
+        self.train_cfg = train_cfg
+        self.device = resolve_device(train_cfg["device"])
+        self.amp = amp_mode(train_cfg.get("amp", "none"), self.device)
         if not task.supports_amp:  # "auto" asks for AMP only where it can run
             self.amp = "none"
-        self.channels_last = bool(tcfg.get("channels_last", False))
-        self.grad_clip = float(tcfg.get("grad_clip", 0.0))
-        self.accumulate = int(tcfg.get("accumulate", 1))
-        self.limit_batches = int(tcfg.get("limit_batches", 0))  # > 0: smoke tests, GPU checks
-        check_capabilities(type(task), tcfg)
+        self.channels_last = bool(train_cfg.get("channels_last", False))
+        self.grad_clip = float(train_cfg.get("grad_clip", 0.0))
+        self.accumulate = int(train_cfg.get("accumulate", 1))
+        self.limit_batches = int(train_cfg.get("limit_batches", 0))  # > 0: smoke tests, GPU checks
+        check_capabilities(type(task), train_cfg)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.best_metric = str(tcfg.get("best", "") or "")  # train.best: test the best epoch
+        self.best_metric = str(train_cfg.get("best", "") or "")  # train.best: test the best epoch
         self.best_weights: dict[str, Any] | None = None  # that epoch's modules, on the CPU
         self.best_epoch = 0  # the epoch (within the phase) best_weights are from
         self.last_weights: dict[str, Any] | None = None  # the last epoch's, once swapped
@@ -156,7 +156,7 @@ class Engine:
     def _prepare_modules(self) -> None:
         """Move the task's modules to the device (NHWC if asked); in several processes,
         DDP-wrap the trainable ones (train.dist = ddp) or set up our own gradient sync."""
-        mode = self.tcfg.get("dist", "ddp")
+        mode = self.train_cfg.get("dist", "ddp")
         self.grad_sync = None
         for name in self.task.module_names:
             m = self.task.module(name).to(self.device)
@@ -370,7 +370,7 @@ class Engine:
         self.last_weights, self.stopped_early = None, False
         if not self.best_metric:
             return None
-        mode, patience = self.tcfg.get("best_mode", "auto"), self.tcfg.get("patience", 0)
+        mode, patience = self.train_cfg.get("best_mode", "auto"), self.train_cfg.get("patience", 0)
         tracker = BestTracker.from_rows(self.best_metric, mode, patience, rows)
         if tracker.best_epoch:
             best = (state or {}).get("best") or {}
@@ -412,7 +412,7 @@ class Engine:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train every phase to its epochs (continuing a checkpoint if `resume`), then test."""
         task = self.task
-        seed_everything(int(self.tcfg["seed"]))
+        seed_everything(int(self.train_cfg["seed"]))
         task.setup()
         phases = task.phases()
         state = None
@@ -497,22 +497,22 @@ class Engine:
         return total
 
 
-def check_capabilities(task: type[Task], tcfg: dict[str, Any]) -> None:
+def check_capabilities(task: type[Task], train_cfg: dict[str, Any]) -> None:
     """train.* settings a task cannot honour are rejected, never ignored."""
-    amp = tcfg.get("amp", "none")
+    amp = train_cfg.get("amp", "none")
     if amp not in ("none", False, "auto") and not task.supports_amp:
         raise UserError(f"task {task.name!r} trains without autograd: train.amp must be 'none'")
-    if tcfg.get("channels_last") and not task.supports_channels_last:
+    if train_cfg.get("channels_last") and not task.supports_channels_last:
         raise UserError(
             f"task {task.name!r} has no image batches: train.channels_last must be false"
         )
-    acc = tcfg.get("accumulate", 1)
+    acc = train_cfg.get("accumulate", 1)
     if isinstance(acc, bool) or not isinstance(acc, int) or acc < 1:
         raise UserError(f"train.accumulate must be an integer >= 1, got {acc!r}")
     if acc > 1 and task.manual_optimization:
         raise UserError(f"task {task.name!r} steps its own optimizers: train.accumulate must be 1")
-    check_best_config(tcfg)
-    mode = tcfg.get("dist", "ddp")
+    check_best_config(train_cfg)
+    mode = train_cfg.get("dist", "ddp")
     if mode not in dist.DIST_MODES:
         raise UserError(f"train.dist must be one of {', '.join(dist.DIST_MODES)}, got {mode!r}")
     if mode != "ddp" and task.manual_optimization:

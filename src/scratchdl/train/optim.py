@@ -92,7 +92,7 @@ def build_optimizer(
     if not groups:
         raise UserError("the optimizer got no trainable parameters: check which layers are frozen")
     if cfg.get("impl", "torch") == "scratch":
-        return scratch_optim.build_optimizer(cfg["name"], groups, **hp)
+        return scratch_optim.scratch_optimizer(cfg["name"], groups, **hp)
     hp.update(kernel_options(cfg["name"], cfg.get("kernel", "auto"), groups))
     return TORCH_OPTIMIZERS[cfg["name"]](groups, **hp)
 

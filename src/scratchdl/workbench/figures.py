@@ -57,7 +57,9 @@ def curves_overlay(run_dirs: list[str | Path], metric: str | None, path_stem: Pa
     return overlay_curves(series, path_stem)
 
 
-def confusion_matrix(run_dir: str | Path, batch_size: int = 2048) -> tuple[torch.Tensor, list[str]]:
+def run_confusion_matrix(
+    run_dir: str | Path, batch_size: int = 2048
+) -> tuple[torch.Tensor, list[str]]:
     """(counts [true, predicted] on the test split, class names) of a trained image classifier
     (any task tasks.restore can rebuild: classify, transfer)."""
     from scratchdl.tasks._restore import load_trained_model
@@ -75,7 +77,7 @@ def confusion_matrix(run_dir: str | Path, batch_size: int = 2048) -> tuple[torch
 
 def confusion_figure(run_dir: str | Path, path_stem: Path) -> tuple[torch.Tensor, list[Path]]:
     """Row-normalised confusion matrix heat map (each row: where one true class went)."""
-    counts, classes = confusion_matrix(run_dir)
+    counts, classes = run_confusion_matrix(run_dir)
     acc = counts.diag().sum().item() / max(counts.sum().item(), 1)
     title = f"{Path(run_dir).name}: test accuracy {acc:.4f}"
     return counts, confusion_plot(counts, classes, title, path_stem)

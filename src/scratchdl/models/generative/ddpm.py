@@ -88,7 +88,7 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.c2(F.silu(self.n2(h)))
 
 
-class UNet(nn.Module):
+class DiffusionUNet(nn.Module):
     """28 -> 14 -> 7 and back, one residual block per level each way, skip connections."""
 
     def __init__(self, ch: int = 32, num_labels: int = 0) -> None:
@@ -143,7 +143,8 @@ class DDPM(nn.Module):
         self.conditional, self.p_uncond, self.guidance = conditional, p_uncond, guidance
         self.steps, self.sampler, self.eta, self.clip = steps, sampler, eta, clip
         self.sample_steps = sample_steps or steps
-        self.unet = UNet(channels, num_classes + 1 if conditional else 0)  # last label: none
+        # the last label means "no label" (classifier-free guidance)
+        self.unet = DiffusionUNet(channels, num_classes + 1 if conditional else 0)
         betas = beta_schedule(schedule, steps)
         abar = torch.cumprod(1 - betas, 0)
         self.register_buffer("betas", betas, persistent=False)

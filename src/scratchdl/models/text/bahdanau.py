@@ -12,7 +12,7 @@ embedding. The weights are the alignment that the heat map shows.
 The keys' projection W_k(encoder outputs) does not change during decoding, so it is computed
 once per sentence and `attend` scores it against each step's query with the same parameters
 and maths as scratchdl.nn.attention.AdditiveAttention (tests check they agree).
-Decoding protocol: start/advance (see seq2seq.py), so greedy_decode / beam_search apply.
+Decoding protocol: start/advance (see seq2seq.py), so greedy_decode / beam_translate apply.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     logits = model(src, src_len, teacher_forcing_input(tgt, bos))   # [B, T, V]
     loss = masked_cross_entropy(logits, tgt, tgt_len)                # mean over real tokens
     greedy_decode(model, src, src_len, bos, eos)                     # list of id lists
-    beam_search(model, src, src_len, bos, eos, beam_size=4, alpha=0.75)
+    beam_translate(model, src, src_len, bos, eos, beam_size=4, alpha=0.75)
 
 Shapes: batches are batch-first, src [B, S] and tgt [B, T] int64, with valid lengths [B]
 counting the real tokens including <eos>. The encoder ignores padding exactly (packed
@@ -12,7 +12,7 @@ sequences for torch's GRU, a masked step loop for the from-scratch one), so a se
 the same translation whatever it is batched with. Decoding functions do not switch the
 model to eval mode (translate does): call model.eval() first, or dropout stays on.
 
-Decoding protocol (so one greedy_decode / beam_search / translate serves every translation
+Decoding protocol (so one greedy_decode / beam_translate / translate serves every translation
 model: this GRU, the Bahdanau GRU, the Transformer): a model has max_len,
 `start(src, src_len) -> state` (a tuple of tensors, batch on dim 0, nested tuples allowed)
 and `advance(tokens [N], state) -> (log-probabilities [N, V], state)`; beam search repeats
@@ -175,7 +175,7 @@ class Seq2Seq(nn.Module):
         return F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), -1), state
 
 
-    # -- the decoding protocol greedy_decode / beam_search use (every translation model has it)
+    # -- the decoding protocol greedy_decode / beam_translate use (every translation model has it)
     def start(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Decoder state for a batch of sources: any tuple of tensors with batch on dim 0."""
         state, context = self.encode(src, src_len)
@@ -275,7 +275,7 @@ def _check_max_len(model: nn.Module, max_len: int | None) -> int:
 
 
 @torch.no_grad()
-def beam_search(
+def beam_translate(
     model: nn.Module,
     src: torch.Tensor,
     src_len: torch.Tensor,
@@ -370,7 +370,7 @@ def translate(
             if beam_size == 1:
                 ids = greedy_decode(model, src, src_len, bos, eos, max_len)
             else:
-                hyps = beam_search(model, src, src_len, bos, eos, beam_size, max_len, alpha)
+                hyps = beam_translate(model, src, src_len, bos, eos, beam_size, max_len, alpha)
                 ids = [h.tokens for h in hyps]
             out.extend(tgt_vocab.decode(seq) for seq in ids)
     finally:

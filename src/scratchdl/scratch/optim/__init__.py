@@ -2,14 +2,14 @@
 
 Pure update functions (`sgd_update`, ...) work on lists of tensors; the classes wrap them as
 torch.optim.Optimizer subclasses (nn.Module world); DictOptimizer adapts any of them to dicts
-of tensors (hand-written layers' world); build_optimizer picks one by name.
+of tensors (hand-written layers' world); scratch_optimizer picks one by name.
 """
 
 from scratchdl.scratch.optim.adagrad import Adagrad, adagrad_update
 from scratchdl.scratch.optim.adam import Adam, AdamW, adam_update
 from scratchdl.scratch.optim.base import ScratchOptimizer
 from scratchdl.scratch.optim.dict_optimizer import DictOptimizer
-from scratchdl.scratch.optim.registry import OPTIMIZERS, build_optimizer
+from scratchdl.scratch.optim.registry import OPTIMIZERS, scratch_optimizer
 from scratchdl.scratch.optim.rmsprop import RMSprop, rmsprop_update
 from scratchdl.scratch.optim.sgd import SGD, sgd_update
 
@@ -24,7 +24,7 @@ __all__ = [
     "ScratchOptimizer",
     "adagrad_update",
     "adam_update",
-    "build_optimizer",
+    "scratch_optimizer",
     "rmsprop_update",
     "sgd_update",
 ]

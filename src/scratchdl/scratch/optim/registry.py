@@ -26,7 +26,7 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
 }
 
 
-def build_optimizer(
+def scratch_optimizer(
     name: str, params: Iterable[Any] | Mapping[str, Tensor] | torch.nn.Module, **hyperparams: Any
 ) -> torch.optim.Optimizer | DictOptimizer:
     """Optimizer `name` over `params`.

@@ -47,7 +47,7 @@ def dict_optimizer(params: Mapping[str, Tensor], ocfg: dict[str, Any]) -> Any:
     a dict of gradients (scratchdl.scratch.optim; torch.optim's class with impl = "torch")."""
     hp = {**hyperparameters(ocfg), "weight_decay": ocfg["weight_decay"]}
     if ocfg["impl"] == "scratch":
-        return scratch_optim.build_optimizer(ocfg["name"], params, **hp)
+        return scratch_optim.scratch_optimizer(ocfg["name"], params, **hp)
     return scratch_optim.DictOptimizer(TORCH_OPTIMIZERS[ocfg["name"]], params, **hp)
 
 

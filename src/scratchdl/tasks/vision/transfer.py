@@ -116,18 +116,18 @@ class Transfer(Task):
 
     @classmethod
     def check_config(cls, cfg: dict[str, Any]) -> None:
-        tcfg = cfg["transfer"]
-        modes = modes_of(tcfg["mode"])
-        factor = tcfg["backbone_lr_factor"]
+        transfer_cfg = cfg["transfer"]
+        modes = modes_of(transfer_cfg["mode"])
+        factor = transfer_cfg["backbone_lr_factor"]
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor <= 1:
             raise UserError(
                 f"transfer.backbone_lr_factor: expected a number in (0, 1], got {factor!r} "
                 "(for a frozen backbone use transfer.mode=frozen)"
             )
-        size = tcfg["image_size"]
+        size = transfer_cfg["image_size"]
         if isinstance(size, bool) or not isinstance(size, int) or size < 32:
             raise UserError(f"transfer.image_size: expected an int >= 32, got {size!r}")
-        fe = tcfg["frozen_epochs"]
+        fe = transfer_cfg["frozen_epochs"]
         if isinstance(fe, bool) or not isinstance(fe, int) or fe < 1:
             raise UserError(f"transfer.frozen_epochs: expected an int >= 1, got {fe!r}")
         if cfg["data"]["normalize"]:
@@ -144,7 +144,7 @@ class Transfer(Task):
         match = re.fullmatch(r"(train|val|test)_(accuracy|loss)_(\w+)", cfg["target"]["metric"])
         if match and match.group(3) not in modes:
             raise UserError(
-                f"target.metric={cfg['target']['metric']} but transfer.mode={tcfg['mode']} "
+                f"target.metric={cfg['target']['metric']} but transfer.mode={transfer_cfg['mode']} "
                 f"does not train {match.group(3)!r}: set target.metric=test_accuracy (the "
                 f"mode's own) or test_accuracy_{modes[0]}"
             )

@@ -168,7 +168,7 @@ def preprocess(text: str) -> str:
     return " ".join(_TOKEN.findall(text.lower()))
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize_sentence(text: str) -> list[str]:
     """Tokens of `preprocess(text)`: words and punctuation marks."""
     return _TOKEN.findall(preprocess(text))
 
@@ -297,7 +297,7 @@ def load_translation(
     if tokenizer not in ("word", "bpe"):
         raise UserError(f"data.tokenizer must be 'word' or 'bpe', got {tokenizer!r}")
     pairs = list(pairs) if pairs is not None else load_pairs(corpus, fetch)
-    tokenized = [(p, tokenize(p.src), tokenize(p.tgt)) for p in pairs]
+    tokenized = [(p, tokenize_sentence(p.src), tokenize_sentence(p.tgt)) for p in pairs]
     stats = {"pairs": len(pairs)}
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
     src_bpe = tgt_bpe = None
