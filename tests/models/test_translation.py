@@ -125,7 +125,8 @@ def test_long_sources_are_refused(name):
 
 @pytest.mark.slow
 def test_heatmaps_write_png_and_pdf(tmp_path):
-    from scratchdl.plots.alignment import alignment, heatmaps
+    from scratchdl.plots.alignment import heatmaps
+    from scratchdl.tasks.text._alignment import alignment
 
     model = small("transformer-seq2seq")
     src, src_len = batch()
