@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "list", help="recipes with dataset, published target and best result as shipped"
     )
+    s.add_argument(
+        "--format",
+        choices=("text", "md"),
+        default="text",
+        help="text: grouped by chapter; md: README's results table",
+    )
     s.set_defaults(func=commands.cmd_list)
 
     s = sub.add_parser("run", help="train and evaluate a recipe")
