@@ -88,4 +88,3 @@ def cli_markdown(parser: argparse.ArgumentParser) -> str:
             os.environ.pop("COLUMNS", None)
         else:
             os.environ["COLUMNS"] = old
-

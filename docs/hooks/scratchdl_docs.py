@@ -31,6 +31,7 @@ from cli_reference import cli_markdown  # noqa: E402
 REPO_LINK = re.compile(r"\]\(repo:([^)#\s]+)(#[^)\s]*)?\)")
 RECIPE = re.compile(r"<!-- recipe ([a-z0-9-]+) -->")
 RESULTS = "<!-- results-table -->"
+KATEX_FILES = ("katex.min.js", "katex.min.css")
 LANGUAGES = {".py": "python", ".toml": "toml", ".md": "markdown", ".txt": "text"}
 
 
@@ -51,10 +52,8 @@ def on_files(files: Files, config) -> Files:
     kdir = katex_dir()
     for path in sorted(kdir.rglob("*")):
         rel = path.relative_to(kdir).as_posix()
-        if path.is_file() and (rel.startswith(("fonts/", "contrib/auto-render")) or rel in (
-            "katex.min.js",
-            "katex.min.css",
-        )):
+        wanted = rel.startswith(("fonts/", "contrib/auto-render")) or rel in KATEX_FILES
+        if path.is_file() and wanted:
             files.append(File.generated(config, f"assets/katex/{rel}", abs_src_path=str(path)))
     from scratchdl.cli.main import build_parser
 
@@ -65,7 +64,7 @@ def on_files(files: Files, config) -> Files:
             raise PluginError(f"a page links repo:{target}, which does not exist")
         fence = "`" * 5
         lang = LANGUAGES.get(source.suffix, "text")
-        text = f"# `{target}`\n\n{fence}{lang} linenums=\"1\"\n{source.read_text()}{fence}\n"
+        text = f'# `{target}`\n\n{fence}{lang} linenums="1"\n{source.read_text()}{fence}\n'
         files.append(File.generated(config, f"code/{target}.md", content=text))
     return files
 
