@@ -79,10 +79,10 @@ chromium:
 
 # The course site: site/ (opens offline, also from the file system); docs-serve on localhost.
 docs: $(STAMP) katex
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: $(STAMP) katex
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 demo: data
 	$(BIN)/scratchdl run $(DEMO_RECIPE) --epochs $(DEMO_EPOCHS)

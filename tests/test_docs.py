@@ -363,9 +363,9 @@ def test_site_opens_offline_in_chromium(site: Path) -> None:
                 assert state["math"] >= min_math, (path, state)
                 assert state["rendered"] == state["math"] and not state["failed"], (path, state)
                 assert state["images"] >= 1 and not state["broken"], (path, state)
-            page.click("input.md-search__input")
-            page.fill("input.md-search__input", "Nadaraya")
-            page.wait_for_selector(".md-search-result__item", timeout=15_000)
+            page.click("input.md-search__input")  # typed key by key, as a reader would
+            page.keyboard.type("Nadaraya", delay=50)
+            page.wait_for_selector(".md-search-result__item", timeout=30_000)
             browser.close()
     finally:
         server.shutdown()

@@ -64,7 +64,10 @@ def on_files(files: Files, config) -> Files:
             raise PluginError(f"a page links repo:{target}, which does not exist")
         fence = "`" * 5
         lang = LANGUAGES.get(source.suffix, "text")
-        text = f'# `{target}`\n\n{fence}{lang} linenums="1"\n{source.read_text()}{fence}\n'
+        text = (  # out of the search index: it would be most of it (and of the build time)
+            f"---\nsearch:\n  exclude: true\n---\n\n# `{target}`\n\n"
+            f'{fence}{lang} linenums="1"\n{source.read_text()}{fence}\n'
+        )
         files.append(File.generated(config, f"code/{target}.md", content=text))
     return files
 
