@@ -70,10 +70,11 @@ $(KATEX_DIR)/.unpacked-$(KATEX_VERSION): $(KATEX_DIR)/katex-$(KATEX_VERSION).tgz
 
 katex: $(KATEX_DIR)/.unpacked-$(KATEX_VERSION)
 
-# Debian's chromium for the docs' browser test (which skips, saying why, without it).
+# Debian's chromium for the docs' browser test (which skips, saying why, without it), and a
+# CJK font so the book's Chinese section titles render in it.
 chromium:
 	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null \
 			|| echo "no chromium: the docs' browser test will skip"; \
 	fi
 
