@@ -23,7 +23,7 @@ def _cli_lines() -> list[str]:
 
 
 def test_readme_has_examples() -> None:
-    assert len(_cli_lines()) >= 20 and len(_blocks("python")) >= 1
+    assert len(_cli_lines()) >= 15 and len(_blocks("python")) >= 1
 
 
 @pytest.mark.parametrize("line", _cli_lines())

@@ -12,21 +12,42 @@ from scratchdl.errors import UserError
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from scratchdl.recipes import describe, list_recipes, load_recipe
+    from scratchdl.recipes import describe, list_recipes, load_recipe, recipe_data
+    from scratchdl.recipes.chapters import FOOTNOTE, grouped, ours, results_markdown, wall_time
     from scratchdl.store import RunStore
 
+    shipped = {name: load_recipe(name) for name in list_recipes()}
+    rows = {name: {**describe(cfg), **recipe_data(name)} for name, cfg in shipped.items()}
+    if args.format == "md":  # README's results table
+        print(results_markdown([row for row in rows.values() if "result" in row]))
+        return 0
     store = RunStore()
-    rows = []
-    for name in list_recipes():
-        shipped = load_recipe(name)
-        row = describe(shipped)
-        best = store.best(name, shipped=shipped)
+    for name, row in rows.items():
+        result = row.get("result")
+        row["shipped"] = ours(row["metric"], result["value"]) if result else None
+        row["wall time"] = wall_time(result) if result else None
+        best = store.best(name, shipped=shipped[name])
         row["best as shipped"] = best["headline_value"] if best else None
-        rows.append(row)
-    print(render(rows, ["recipe", "dataset", "model", "metric", "target", "best as shipped"]))
+    groups = [
+        (f"{i}. {c.title}  (docs: {c.page})", names)
+        for i, (c, names) in enumerate(
+            grouped(list(rows), {n: r.get("chapter") for n, r in rows.items()}), 1
+        )
+    ]
+    groups.append(("other recipes", sorted(n for n, r in rows.items() if "chapter" not in r)))
+    order = [name for _, names in groups for name in names]
+    columns = ["recipe", "dataset", "metric", "target", "shipped", "wall time", "best as shipped"]
+    lines = render([rows[n] for n in order], columns).splitlines()
+    out, at = lines[:2], 2
+    for title, names in groups:
+        if names:
+            out += [title, *lines[at : at + len(names)]]
+            at += len(names)
+    print("\n".join(out))
     print(
-        "\nbest as shipped: the best stored run of the recipe exactly as shipped (any seed, no "
-        "other --set or --epochs); see `scratchdl report` for all runs"
+        "\nshipped: the result recorded in the recipe (README's table). best as shipped: the best "
+        "stored run of the recipe exactly as shipped (any seed, no other --set or --epochs); see "
+        "`scratchdl report` for all runs.\n" + FOOTNOTE.split(" Wall")[0]
     )
     return 0
 

@@ -42,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser(
-        "list", help="recipes with dataset, published target and best result as shipped"
+        "list", help="recipes by chapter: dataset, published target, shipped result, best run"
+    )
+    s.add_argument(
+        "--format",
+        choices=("text", "md"),
+        default="text",
+        help="text: grouped by chapter; md: README's results table",
     )
     s.set_defaults(func=commands.cmd_list)
 

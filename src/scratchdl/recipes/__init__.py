@@ -17,6 +17,23 @@ from scratchdl.recipes.defaults import DEFAULTS
 
 RECIPE_DIR = Path(__file__).parent
 
+# Plain data beside the training settings, read apart from the config (never resolved, never
+# --set, never in a run's config.toml): the recipe's chapter (scratchdl.recipes.chapters) and
+# its shipped result, `[result]` beside `[target]`, from which README's table is generated.
+RESULT_KEYS: dict[str, tuple[type | tuple[type, ...], bool, str]] = {
+    # key: (type, required, doc)
+    "what": (str, True, "the recipe in at most 8 words"),
+    "published": (str, True, "the published number (or our target), in a few words"),
+    "value": ((int, float), True, "the measured value of target.metric"),
+    "command": (str, True, "the command that measured it"),
+    "date": (str, True, "when it was measured (YYYY-MM-DD)"),
+    "wall_seconds": ((int, float), True, "wall_seconds of that run (training and evaluation)"),
+    "machine": (str, True, "where: CPU, threads, idle or shared"),
+    "under_load": (bool, False, "true: other work shared the machine (wall time an upper bound)"),
+    "wall_approx": (bool, False, "true: the wall time is approximate"),
+    "note": (str, False, "a few words"),
+}
+
 
 def list_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
@@ -61,10 +78,39 @@ def _model_options(task_name: str, model: str) -> dict[str, Any]:
     return get_task(task_name).model_options(model)
 
 
+def _split_data(raw: Config, source: str) -> tuple[Config, dict[str, Any]]:
+    """(the config part, the plain data part: chapter and result), the data checked."""
+    from scratchdl.recipes.chapters import SLUGS
+
+    data = {k: raw[k] for k in ("chapter", "result") if k in raw}
+    chapter = data.get("chapter")
+    if chapter is not None and chapter not in SLUGS:
+        raise UserError(f"{source}: chapter = {chapter!r} is not one of {', '.join(SLUGS)}")
+    result = data.get("result")
+    if result is not None:
+        if not isinstance(result, dict):
+            raise UserError(f"{source}: result must be a table ([result])")
+        unknown = sorted(set(result) - set(RESULT_KEYS))
+        missing = [k for k, (_, required, _) in RESULT_KEYS.items() if required and k not in result]
+        if unknown or missing:
+            raise UserError(f"{source}: [result] unknown keys {unknown}, missing keys {missing}")
+        for key, value in result.items():
+            kind = RESULT_KEYS[key][0]
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise UserError(f"{source}: result.{key} = {value!r} has the wrong type")
+    return {k: v for k, v in raw.items() if k not in data}, data
+
+
+def recipe_data(name: str) -> dict[str, Any]:
+    """A recipe's chapter and shipped result ({} where the file has neither)."""
+    path = recipe_path(name)
+    return _split_data(load_toml(path), str(path))[1]
+
+
 def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
     """Resolved config for recipe `name` with `--set` overrides applied."""
     path = recipe_path(name)
-    raw = load_toml(path)
+    raw, _ = _split_data(load_toml(path), str(path))
     overrides = overrides or []
     # model.name decides which model.* keys exist, so switch the model before resolving;
     # recipe options the new model does not have are dropped.
