@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from scratchdl.config import load_toml
 from scratchdl.errors import UserError
 from scratchdl.models.text.rnnlm import RNNLM
 from scratchdl.recipes import load_recipe
 from scratchdl.runner import run_recipe
 from scratchdl.store import RunStore, lower_is_better
-from scratchdl.text import lm_data
+from scratchdl.text import clean_text, lm_data
+from scratchdl.text.tokens.vocab import Vocab
 from tests.conftest import run_cli
 
 LM_RECIPES = [
@@ -137,8 +139,12 @@ def test_rnn_lm_task_learns_and_reports(corpus: Path, tmp_path: Path) -> None:
     assert final["tokens_per_s"] > 0 and 0 < final["test_accuracy"] < 1
     sample = (tmp_path / "run" / "sample.txt").read_text()
     assert all(k in sample for k in ("greedy:", "sample (temperature", "beam search"))
-    vocab = json.loads((tmp_path / "run" / "vocab.json").read_text())
-    assert vocab  # saved beside the checkpoint for later generation
+    # saved beside the checkpoint for later generation: the very vocabulary the model used
+    vocab = Vocab.load(tmp_path / "run" / "vocab.json")
+    assert len(vocab) == final["vocab_size"]
+    # every character of the cleaned corpus (the default data.clean lower-cases letters)
+    assert set(vocab.idx_to_token) >= set(clean_text(corpus.read_text()))
+    assert vocab.decode(vocab.encode(list("she said"))) == list("she said")
     assert (tmp_path / "run" / "curves.png").is_file()
 
 
@@ -152,7 +158,10 @@ def test_scratch_impl_runs_in_the_task(corpus: Path, tmp_path: Path) -> None:
         "data.partition=random",
     )
     summary = run_recipe(cfg, out=tmp_path / "run", quiet=True)
-    assert math.isfinite(summary["test_perplexity"])
+    final = summary["final"]
+    # 5 steps of the hand-written GRU already beat a uniform guess over the vocabulary
+    assert 1 < summary["test_perplexity"] < final["vocab_size"]
+    assert load_toml(tmp_path / "run" / "config.toml")["model"]["impl"] == "scratch"
 
 
 def test_cloze_task_reports_accuracy(corpus: Path, tmp_path: Path) -> None:

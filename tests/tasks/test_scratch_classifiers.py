@@ -47,9 +47,10 @@ def test_knn_records_cross_validated_k(tmp_path: Path) -> None:
     cfg = load_recipe("knn-fmnist", [DIGITS[0], "knn.ks=[1, 3]"])
     summary = run_recipe(cfg, out=tmp_path / "run", quiet=True)
     final = summary["final"]
-    best = final["best_k"]
-    assert best in (1, 3)
-    assert final[f"cv_accuracy_k{best}"] == max(final["cv_accuracy_k1"], final["cv_accuracy_k3"])
+    acc1, acc3 = final["cv_accuracy_k1"], final["cv_accuracy_k3"]
+    assert 0.9 < min(acc1, acc3) <= 1  # digits: both candidates cross-validate well
+    # the best mean fold accuracy wins; a tie goes to the smaller k
+    assert final["best_k"] == (1 if acc1 >= acc3 else 3)
 
 
 def test_scratch_model_options_are_checked() -> None:
